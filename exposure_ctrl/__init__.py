@@ -1,0 +1,10 @@
+"""exposure-ctrl: an adaptive controller for virtual-reality exposure therapy.
+
+Heart rate in (BLE strap, replay or simulated patient), graded scene changes out (Unity bridge),
+a safety shield and the therapist always above the policy, every session stored for review.
+See README.md and DESIGN.md for the architecture.
+"""
+
+from exposure_ctrl._version import __version__
+
+__all__ = ["__version__"]

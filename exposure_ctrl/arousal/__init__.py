@@ -1,0 +1,1 @@
+"""arousal: see DESIGN.md."""

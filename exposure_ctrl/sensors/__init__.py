@@ -1,0 +1,10 @@
+"""Heart-rate sources. Every source yields :class:`HeartSample`s.
+
+Sources are chosen by name like python-can's interfaces: ``ble`` (a real strap through bleak),
+``virtual-ble`` (the virtual strap shipped here, reached through the same bleak API), ``replay``
+(a recording) and ``sim`` (a simulated patient).
+"""
+
+from exposure_ctrl.sensors.sample import HeartSample, Quality
+
+__all__ = ["HeartSample", "Quality"]
