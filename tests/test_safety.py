@@ -1,0 +1,223 @@
+"""The shield: every rule on its own, and properties over arbitrary policy outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exposure_ctrl.safety import (
+    NO_COMMAND,
+    THERAPIST_SAFE,
+    Reason,
+    SafetyInputs,
+    ShieldConfig,
+    ShieldState,
+    is_escalation,
+    resume,
+    shield_step,
+    step_down_action,
+)
+from exposure_ctrl.scenario import resolve_scenario
+
+SC = resolve_scenario("spider")
+CFG = ShieldConfig.from_scenario(SC)
+MID = tuple(int(x) for x in SC.hierarchy_positions[5])  # a state with room up and down
+UP = SC.action_of("size", "up")
+DOWN = SC.action_of("size", "down")
+
+
+def inputs(**kw) -> SafetyInputs:
+    base = dict(
+        hr_bpm=85.0,
+        hr_above_baseline_bpm=12.0,  # inside the 8-18 window
+        blind_s=1.0,
+        positions=MID,
+        since_change_s=60.0,
+        headset_lost_s=0.0,
+        panic=False,
+    )
+    base.update(kw)
+    return SafetyInputs.single(**base)
+
+
+def run(proposed: int, state: ShieldState | None = None, therapist: int = NO_COMMAND, dt: float = 5.0, **kw):
+    st_ = state if state is not None else ShieldState.initial(1)
+    v, s = shield_step(CFG, SC, st_, inputs(**kw), np.array([proposed]), dt, np.array([therapist]))
+    return int(v.action[0]), bool(v.go_safe[0]), Reason(int(v.reason[0])), s
+
+
+def test_config_comes_from_the_scenario():
+    assert CFG.ceiling_bpm == SC.targets.ceiling_bpm
+    assert CFG.hard_max_bpm == SC.targets.hard_max_bpm
+    assert CFG.min_dwell_s == SC.timing.min_dwell_s
+    assert CFG.blind_safe_after_s == SC.safety.blind_safe_after_s
+
+
+def test_a_sound_proposal_passes_unchanged():
+    for a in (0, UP, DOWN):
+        assert run(a)[:3] == (a, False, Reason.NONE)
+
+
+def test_therapist_command_executes_even_against_the_policy_and_dwell():
+    act, safe, why, _ = run(DOWN, therapist=UP, since_change_s=0.0)
+    assert (act, safe, why) == (UP, False, Reason.THERAPIST)
+
+
+def test_therapist_escalation_refused_over_the_ceiling_and_over_the_hard_maximum():
+    assert run(0, therapist=UP, hr_above_baseline_bpm=30.0)[2] is Reason.THERAPIST_REFUSED_OVER_CEILING
+    assert run(0, therapist=UP, hr_bpm=170.0)[2] is Reason.THERAPIST_REFUSED_OVER_CEILING
+    # A de-escalation by the therapist over the ceiling is fine.
+    assert run(0, therapist=DOWN, hr_above_baseline_bpm=30.0)[:3] == (DOWN, False, Reason.THERAPIST)
+
+
+def test_therapist_safe_goes_safe_and_latches_until_resume():
+    act, safe, why, s = run(UP, therapist=THERAPIST_SAFE)
+    assert (act, safe, why) == (0, True, Reason.THERAPIST)
+    assert s.latched[0]
+    assert run(UP, state=s)[2] is Reason.LATCHED_SAFE
+    assert run(UP, state=resume(s))[:3] == (UP, False, Reason.NONE)
+
+
+@pytest.mark.parametrize(
+    "kw, reason",
+    [
+        (dict(panic=True), Reason.PANIC_SAFE),
+        (dict(hr_bpm=160.0), Reason.HARD_MAX_SAFE),
+        (dict(blind_s=20.0), Reason.BLIND_SAFE),
+        (dict(blind_s=float("inf")), Reason.BLIND_SAFE),
+        (dict(headset_lost_s=20.0), Reason.HEADSET_LOST_SAFE),
+    ],
+)
+def test_safe_state_rules_latch(kw, reason):
+    act, safe, why, s = run(UP, **kw)
+    assert (act, safe, why) == (0, True, reason)
+    assert s.latched[0] and s.latch_reason[0] == reason
+    # Once the cause is gone the shield still holds until the therapist resumes.
+    assert run(UP, state=s)[:3] == (0, False, Reason.LATCHED_SAFE)
+    assert run(UP, state=resume(s))[2] is Reason.NONE
+
+
+def test_headset_lost_holds_every_change_before_the_safe_timeout():
+    for a in (UP, DOWN):
+        assert run(a, headset_lost_s=2.0)[:3] == (0, False, Reason.HEADSET_LOST_HOLD)
+
+
+def test_sustained_overshoot_steps_down_and_transient_overshoot_only_blocks_escalation():
+    # First decision above the ceiling: 5 s accumulate → with ceiling_sustained_s = 5 it steps down.
+    assert CFG.ceiling_sustained_s == 5
+    act, safe, why, s = run(UP, hr_above_baseline_bpm=30.0, dt=2.0)
+    assert (act, why) == (0, Reason.OVER_CEILING_NO_ESCALATION)
+    assert s.above_ceiling_s[0] == pytest.approx(2.0)
+    act, safe, why, s = run(UP, state=s, hr_above_baseline_bpm=30.0, dt=3.0)
+    assert why is Reason.CEILING_STEP_DOWN and not safe
+    assert act > 0 and act % 2 == 0  # a down action
+    assert s.above_ceiling_s[0] == 0.0
+    # Dropping below the ceiling resets the timer.
+    _, _, _, s = run(0, hr_above_baseline_bpm=30.0, dt=4.0)
+    _, _, _, s = run(0, state=s, hr_above_baseline_bpm=20.0, dt=4.0)
+    assert s.above_ceiling_s[0] == 0.0
+
+
+def test_step_down_keeps_a_legal_down_proposal_else_removes_the_strongest_element():
+    pos = np.array([MID])
+    assert step_down_action(SC, pos, np.array([DOWN]))[0] == DOWN
+    chosen = int(step_down_action(SC, pos, np.array([UP]))[0])
+    k = (chosen - 2) // 2
+    contrib = SC.intensity_table[np.arange(SC.n_parameters), pos[0]]
+    assert contrib[k] == pytest.approx(contrib.max())
+    # Nothing can go down from the all-lowest state.
+    lowest = np.zeros((1, SC.n_parameters), dtype=np.int64)
+    assert step_down_action(SC, lowest)[0] == 0
+
+
+def test_blind_blocks_escalation_but_allows_stepping_down():
+    assert run(UP, blind_s=6.0)[:3] == (0, False, Reason.BLIND_NO_ESCALATION)
+    assert run(DOWN, blind_s=6.0)[:3] == (DOWN, False, Reason.NONE)
+
+
+def test_impossible_moves_hold():
+    top = tuple(int(x) for x in SC.hierarchy_positions[-1])
+    jar_up = SC.action_of("jar", "up")  # jar is already 'free' at the top step
+    assert run(jar_up, positions=top)[:3] == (0, False, Reason.ILLEGAL_ACTION)
+    assert run(SC.n_actions + 3)[2] is Reason.ILLEGAL_ACTION
+    assert run(-5)[2] is Reason.ILLEGAL_ACTION
+
+
+def test_min_dwell_blocks_changes_but_not_a_step_down_above_the_window():
+    assert run(UP, since_change_s=10.0)[:3] == (0, False, Reason.MIN_DWELL)
+    assert run(DOWN, since_change_s=10.0)[:3] == (0, False, Reason.MIN_DWELL)
+    assert run(DOWN, since_change_s=10.0, hr_above_baseline_bpm=20.0)[:3] == (DOWN, False, Reason.NONE)
+    assert run(0, since_change_s=0.0)[:3] == (0, False, Reason.NONE)
+
+
+def test_reason_texts_and_codes_are_complete():
+    for r in Reason:
+        assert r.text and r.code == r.name.lower()
+    assert not Reason.NONE.intervened and not Reason.THERAPIST.intervened
+    assert Reason.MIN_DWELL.intervened
+
+
+# --- properties over arbitrary policy outputs, batched ------------------------------------------
+
+N = 16
+floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
+
+
+@st.composite
+def batch(draw):
+    k = SC.n_parameters
+    top = SC.n_levels
+    pos = np.array(
+        [[draw(st.integers(0, int(top[j]) - 1)) for j in range(k)] for _ in range(N)], dtype=np.int64
+    )
+    arr = lambda s: np.array([draw(s) for _ in range(N)], dtype=float)  # noqa: E731
+    inp = SafetyInputs(
+        hr_bpm=arr(st.floats(30, 230) | floats),
+        hr_above_baseline_bpm=arr(st.floats(-20, 80) | floats),
+        blind_s=arr(st.floats(0, 60) | floats),
+        headset_lost_s=arr(st.sampled_from([0.0, 0.0, 1.0, 25.0])),
+        panic=np.array([draw(st.booleans()) for _ in range(N)]),
+        since_change_s=arr(st.floats(0, 200)),
+        positions=pos,
+    )
+    proposed = np.array([draw(st.integers(-3, SC.n_actions + 3)) for _ in range(N)])
+    state = ShieldState(
+        above_ceiling_s=arr(st.floats(0, 30)),
+        latched=np.array([draw(st.booleans()) for _ in range(N)]),
+        latch_reason=np.zeros(N, dtype=np.int64),
+    )
+    return inp, proposed, state
+
+
+@settings(max_examples=300, deadline=None)
+@given(batch())
+def test_no_policy_output_escalates_over_the_ceiling_blind_lost_or_latched(b):
+    inp, proposed, state = b
+    v, _ = shield_step(CFG, SC, state, inp, proposed, 5.0)
+    esc = is_escalation(v.action)
+    with np.errstate(invalid="ignore"):
+        over = inp.hr_above_baseline_bpm > CFG.ceiling_bpm
+        over_hard = inp.hr_bpm >= CFG.hard_max_bpm
+    blind = ~(inp.blind_s < CFG.stale_after_s)
+    assert not np.any(esc & (over | over_hard | blind | (inp.headset_lost_s > 0) | state.latched | inp.panic))
+    # Every executed action is legal where it is, and a safe verdict carries no move.
+    mask = SC.action_mask(inp.positions)
+    assert np.all(mask[np.arange(N), v.action])
+    assert np.all(v.action[v.go_safe] == 0)
+    # Panic always goes safe (no therapist command here).
+    assert np.all(v.go_safe[inp.panic & ~state.latched])
+
+
+@settings(max_examples=100, deadline=None)
+@given(batch())
+def test_batch_equals_single_runs(b):
+    inp, proposed, state = b
+    v, s = shield_step(CFG, SC, state, inp, proposed, 5.0)
+    for i in range(N):
+        one = SafetyInputs(*(np.asarray(getattr(inp, f.name))[i : i + 1] for f in __import__("dataclasses").fields(inp)))
+        st1 = ShieldState(state.above_ceiling_s[i : i + 1], state.latched[i : i + 1], state.latch_reason[i : i + 1])
+        v1, s1 = shield_step(CFG, SC, st1, one, proposed[i : i + 1], 5.0)
+        assert (v1.action[0], v1.go_safe[0], v1.reason[0]) == (v.action[i], v.go_safe[i], v.reason[i])
+        assert s1.latched[0] == s.latched[i]
