@@ -6,5 +6,30 @@ Sources are chosen by name like python-can's interfaces: ``ble`` (a real strap t
 """
 
 from exposure_ctrl.sensors.sample import HeartSample, Quality
+from exposure_ctrl.sensors.source import (
+    BaseHeartRateSource,
+    DeviceInfo,
+    Gap,
+    HeartRateSource,
+    SourceEvent,
+    SourceState,
+    SourceStatus,
+    available_sources,
+    open_source,
+    register_source,
+)
 
-__all__ = ["HeartSample", "Quality"]
+__all__ = [
+    "HeartSample",
+    "Quality",
+    "HeartRateSource",
+    "BaseHeartRateSource",
+    "SourceEvent",
+    "SourceState",
+    "SourceStatus",
+    "Gap",
+    "DeviceInfo",
+    "open_source",
+    "register_source",
+    "available_sources",
+]
