@@ -11,6 +11,7 @@ from tags) and keeps the line and column of every key and item.
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 import hashlib
 import json
 import os
@@ -247,8 +248,19 @@ def _structure_problems(
             grouped.setdefault(path + (("__missing__", rest[0]),), []).append((err, rest))
         else:
             grouped.setdefault(path, []).append((err, rest))
+    # A misspelt key is reported once, as unknown with its suggestion, not also as missing.
+    suggested: set[tuple[Any, ...]] = set()
+    for key, errs in grouped.items():
+        for e, _ in errs:
+            if e["type"] == "extra_forbidden":
+                model = _model_at(key[:-1], data)
+                if model is not None:
+                    close = difflib.get_close_matches(str(key[-1]), _allowed_keys(model), n=1, cutoff=0.6)
+                    suggested.update(key[:-1] + (c,) for c in close)
     out = []
     for key, errs in grouped.items():
+        if key and isinstance(key[-1], tuple) and key[:-1] + (key[-1][1],) in suggested:
+            continue
         path = tuple(p for p in key if not (isinstance(p, tuple) and p and p[0] == "__missing__"))
         types = {e["type"] for e, _ in errs}
         if len(errs) > 1 and types <= set(_TYPE_WORDS):  # a union: str | float

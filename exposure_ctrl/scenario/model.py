@@ -132,24 +132,33 @@ class _DiscreteParameter(_ParameterBase):
         "non-decreasing."
     )
 
-    @model_validator(mode="after")
-    def _check_values(self) -> "_DiscreteParameter":
-        if len(set(self.values)) != len(self.values):
-            dup = sorted({v for v in self.values if self.values.count(v) > 1})
+    @field_validator("values")
+    @classmethod
+    def _unique(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(values)) != len(values):
+            dup = sorted({v for v in values if values.count(v) > 1})
             raise ValueError(f"values must be unique; repeated: {', '.join(dup)}")
-        if len(self.intensity) != len(self.values):
+        return values
+
+    @field_validator("intensity")
+    @classmethod
+    def _one_per_value_rising(cls, intensity: tuple[float, ...], info: ValidationInfo) -> tuple[float, ...]:
+        values = info.data.get("values")
+        if values is None:  # values themselves are invalid; reported there
+            return intensity
+        if len(intensity) != len(values):
             raise ValueError(
-                f"intensity needs one number per value: {len(self.values)} values, "
-                f"found {len(self.intensity)} intensities"
+                f"intensity needs one number per value: {len(values)} values, "
+                f"found {len(intensity)} intensities"
             )
-        for i in range(1, len(self.intensity)):
-            if self.intensity[i] < self.intensity[i - 1]:
+        for i in range(1, len(intensity)):
+            if intensity[i] < intensity[i - 1]:
                 raise ValueError(
                     "values are listed in order of rising fear, so intensity must not fall: "
-                    f"{self.values[i - 1]!r} has {self.intensity[i - 1]:g} but the next, "
-                    f"{self.values[i]!r}, has {self.intensity[i]:g}"
+                    f"{values[i - 1]!r} has {intensity[i - 1]:g} but the next, "
+                    f"{values[i]!r}, has {intensity[i]:g}"
                 )
-        return self
+        return intensity
 
     @property
     def levels(self) -> tuple[Level, ...]:
@@ -198,24 +207,38 @@ class ContinuousParameter(_ParameterBase):
         description="Prior intensity at the least and at the most feared end; linear between.",
     )
 
-    @model_validator(mode="after")
-    def _check_grid(self) -> "ContinuousParameter":
-        if not self.max > self.min:
-            raise ValueError(f"max ({self.max:g}) must be greater than min ({self.min:g})")
-        n = (self.max - self.min) / self.step
+    @field_validator("max")
+    @classmethod
+    def _max_above_min(cls, mx: float, info: ValidationInfo) -> float:
+        mn = info.data.get("min")
+        if mn is not None and not mx > mn:
+            raise ValueError(f"max ({mx:g}) must be greater than min ({mn:g})")
+        return mx
+
+    @field_validator("step")
+    @classmethod
+    def _whole_grid(cls, step: float, info: ValidationInfo) -> float:
+        mn, mx = info.data.get("min"), info.data.get("max")
+        if mn is None or mx is None:
+            return step
+        n = (mx - mn) / step
         if abs(n - round(n)) > 1e-6:
             raise ValueError(
-                f"(max - min) / step must be a whole number: ({self.max:g} - {self.min:g}) / "
-                f"{self.step:g} = {n:.4g}"
+                f"(max - min) / step must be a whole number: ({mx:g} - {mn:g}) / {step:g} = {n:.4g}"
             )
         if round(n) + 1 > 1000:
             raise ValueError(f"the grid has {round(n) + 1} points; at most 1000 are allowed")
-        if self.intensity[1] < self.intensity[0]:
+        return step
+
+    @field_validator("intensity")
+    @classmethod
+    def _ends_rise(cls, intensity: tuple[float, float]) -> tuple[float, float]:
+        if intensity[1] < intensity[0]:
             raise ValueError(
                 "intensity is [least feared end, most feared end] and must not fall: "
-                f"found [{self.intensity[0]:g}, {self.intensity[1]:g}]"
+                f"found [{intensity[0]:g}, {intensity[1]:g}]"
             )
-        return self
+        return intensity
 
     @cached_property
     def grid(self) -> tuple[float, ...]:
@@ -511,7 +534,7 @@ class Scenario(_Strict):
     def hierarchy_index_of_intensity(self, intensity: np.ndarray | float) -> np.ndarray:
         """Batched: how many steps are at or below each intensity, minus one."""
         x = np.asarray(intensity, dtype=np.float64)
-        return np.searchsorted(self.hierarchy_intensities + 1e-9, x, side="right") - 1
+        return np.searchsorted(self.hierarchy_intensities - 1e-9, x, side="right") - 1
 
     # --- actions ---------------------------------------------------------------------------
 
@@ -600,17 +623,19 @@ def _dotted(path: tuple[Any, ...]) -> str:
 def _state_problems(sc: Scenario, state: Mapping[str, Any], path: tuple[Any, ...]) -> list[Problem]:
     problems: list[Problem] = []
     ids = sc.parameter_ids
+    suggested: set[str] = set()
     for key, value in state.items():
         if key not in ids:
-            problems.append(
-                Problem(path + (key,), f"unknown parameter {key!r}" + did_you_mean(key, ids))
-            )
+            hint = did_you_mean(key, ids)
+            close = difflib.get_close_matches(key, ids, n=1, cutoff=0.6)
+            suggested.update(close)
+            problems.append(Problem(path + (key,), f"unknown parameter {key!r}" + hint))
             continue
         try:
             sc.parameter(key).index_of(value)
         except ValueError as e:
             problems.append(Problem(path + (key,), str(e)))
-    missing = [pid for pid in ids if pid not in state]
+    missing = [pid for pid in ids if pid not in state and pid not in suggested]
     if missing:
         problems.append(
             Problem(path, "every state must set every parameter; missing: " + ", ".join(missing))

@@ -15,9 +15,7 @@ def parameter_table(sc: Scenario) -> Table:
     for col in ("#", "parameter", "kind", "role", "weight", "binds to", "levels (intensity prior)"):
         t.add_column(col, overflow="fold")
     for i, p in enumerate(sc.parameters):
-        levels = ", ".join(
-            f"{p.label(j)} ({x:.2f})" for j, x in enumerate(p.intensities)
-        )
+        levels = "\n".join(f"{p.label(j):<16} {x:.2f}" for j, x in enumerate(p.intensities))
         t.add_row(str(i), p.id, p.kind, p.role, f"{p.weight:g}", p.unity_binding, levels)
     return t
 
@@ -25,10 +23,11 @@ def parameter_table(sc: Scenario) -> Table:
 def hierarchy_table(sc: Scenario) -> Table:
     """The fear hierarchy with each step's intensity and what changes from the step before."""
     t = Table(title=f"{sc.title} — fear hierarchy", expand=False)
-    for col in ("step", "name", "intensity", "changes from the step before"):
-        t.add_column(col, overflow="fold")
+    t.add_column("step", justify="right")
+    t.add_column("intensity", justify="right")
+    t.add_column("name / changes from the step before", overflow="fold")
     prev = sc.safe_state
-    t.add_row("safe", "(safe state)", f"{sc.intensity(sc.safe_state):.3f}", sc.describe(prev))
+    t.add_row("safe", f"{sc.intensity(sc.safe_state):.3f}", f"(safe state)\n[dim]{sc.describe(prev)}[/dim]")
     for i, step in enumerate(sc.hierarchy):
         changes = [
             f"{p.id}: {p.label(p.index_of(prev[p.id]))} → {p.label(p.index_of(step.state[p.id]))}"
@@ -36,7 +35,9 @@ def hierarchy_table(sc: Scenario) -> Table:
             if p.index_of(prev[p.id]) != p.index_of(step.state[p.id])
         ]
         t.add_row(
-            str(i + 1), step.name, f"{sc.intensity(step.state):.3f}", "; ".join(changes) or "—"
+            str(i + 1),
+            f"{sc.intensity(step.state):.3f}",
+            f"{step.name}\n[dim]{'; '.join(changes) or '—'}[/dim]",
         )
         prev = step.state
     return t
