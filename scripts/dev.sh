@@ -30,7 +30,9 @@ setup() {
   export PIP_DISABLE_PIP_VERSION_CHECK=1
   if ! python -c "import torch" >/dev/null 2>&1; then
     log "installing torch 2.13.0 (CPU build where available)"
-    python -m pip install -q "torch==2.13.0" || python -m pip install -q "torch>=2.2"
+    { python -m pip install -q "torch==2.13.0" || python -m pip install -q "torch>=2.2"; } 2>&1 \
+      | grep -v "is ignored: it is neither a file" >&2 || true
+    python -c "import torch" >/dev/null 2>&1 || { log "torch could not be installed"; exit 1; }
   fi
   log "installing exposure-ctrl$extras"
   python -m pip install -q -e ".$extras" 2>&1 | grep -v "is ignored: it is neither a file" >&2 || true
