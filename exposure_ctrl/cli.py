@@ -124,6 +124,142 @@ def scenario_list() -> None:
 # sessions, review, progress, export) (console: console)
 
 
+# --- sensors: devices, hr ----------------------------------------------------------------------
+
+
+def _hr_clock(speed: float) -> Any:
+    from exposure_ctrl.clock import MonotonicClock, ScaledClock
+
+    return MonotonicClock() if speed == 1.0 else ScaledClock(speed)
+
+
+def _hr_source(device: str | None, virtual: bool, replay: Path | None, speed: float, clock: Any) -> Any:
+    from exposure_ctrl.sensors.source import open_source
+
+    if (device is not None) + bool(virtual) + (replay is not None) > 1:
+        raise click.UsageError("choose one of --device, --virtual and --replay")
+    if speed != 1.0 and not (virtual or replay):
+        raise click.UsageError("--speed only applies to --virtual and --replay (a real strap is real time)")
+    if virtual:
+        return open_source("virtual-ble", clock=clock)
+    if replay is not None:
+        return open_source(f"replay:{replay}", clock=clock)
+    return open_source(f"ble:{device}" if device else "ble", clock=clock)
+
+
+def _hr_options(f: Any) -> Any:
+    f = click.option(
+        "--speed",
+        type=click.FloatRange(min=0.01, max=1e4),
+        default=1.0,
+        show_default=True,
+        help="Run --virtual/--replay this many times faster than real time (times stay consistent).",
+    )(f)
+    f = click.option(
+        "--duration-s",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Stop after this many seconds (of the --speed clock). Default: until Ctrl-C / end of replay.",
+    )(f)
+    f = click.option("--virtual", is_flag=True, help="Use the virtual strap (no Bluetooth needed).")(f)
+    f = click.option(
+        "--device", metavar="ADDRESS|NAME", help="Strap address or advertised name (default: first strap found)."
+    )(f)
+    return f
+
+
+@cli.command("devices")
+@click.option("--virtual", is_flag=True, help="Start a virtual strap and scan for it (no Bluetooth needed).")
+@click.option("--timeout-s", type=click.FloatRange(min=0.1, max=120), default=5.0, show_default=True,
+              help="How long to scan (seconds).")
+@click.option("--all", "all_devices", is_flag=True, help="Also list devices that are not heart-rate straps.")
+def devices_cmd(virtual: bool, timeout_s: float, all_devices: bool) -> None:
+    """Scan for Bluetooth LE heart-rate straps: name, address, signal strength."""
+    import asyncio
+
+    from exposure_ctrl.sensors.ble import scan_heart_rate_straps
+    from exposure_ctrl.sensors.display import format_strap_table
+
+    async def scan() -> list[Any]:
+        if not virtual:
+            return await scan_heart_rate_straps(timeout_s, all_devices=all_devices)
+        from exposure_ctrl.sensors.bleak_bumble import VirtualAir, bleak_kwargs
+        from exposure_ctrl.sensors.virtual_strap import VirtualStrap
+
+        air = VirtualAir("devices")
+        async with VirtualStrap(air=air):
+            return await scan_heart_rate_straps(
+                min(timeout_s, 1.0), all_devices=all_devices, scanner_kwargs=bleak_kwargs(air)["scanner"]
+            )
+
+    click.echo(format_strap_table(asyncio.run(scan())))
+
+
+@cli.group("hr", cls=_Group)
+def hr_group() -> None:
+    """Heart-rate straps: watch one live, record its raw notifications, replay a recording."""
+
+
+@hr_group.command("monitor")
+@_hr_options
+@click.option("--replay", type=click.Path(dir_okay=False, path_type=Path), help="Play a recording instead.")
+def hr_monitor(device: str | None, virtual: bool, duration_s: float | None, speed: float,
+               replay: Path | None) -> None:
+    """Show live heart rate, RR intervals, contact and battery, one line per notification."""
+    import asyncio
+
+    from exposure_ctrl.sensors.display import events_for, format_event
+    from exposure_ctrl.sensors.source import DeviceInfo
+
+    clock = _hr_clock(speed)
+    source = _hr_source(device, virtual, replay, speed, clock)
+
+    async def monitor() -> None:
+        battery: int | None = None
+        t0 = clock.now()
+        async with source:
+            async for event in events_for(source, clock, duration_s):
+                if isinstance(event, DeviceInfo) and event.battery_pct is not None:
+                    battery = event.battery_pct
+                line = format_event(event, t0=t0, battery_pct=battery)
+                if line is not None:
+                    click.echo(line)
+
+    try:
+        asyncio.run(monitor())
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+
+
+@hr_group.command("record")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Recording to write (JSON lines, see docs/sensors.md); name it by patient code only.")
+@_hr_options
+@click.option("--quiet", "-q", is_flag=True, help="Do not print each notification.")
+def hr_record(out: Path, device: str | None, virtual: bool, duration_s: float | None, speed: float,
+              quiet: bool) -> None:
+    """Record raw heart-rate notifications with their times, for replay (--sensor replay:FILE)."""
+    import asyncio
+
+    from exposure_ctrl.sensors.display import format_event, record_source
+
+    clock = _hr_clock(speed)
+    source = _hr_source(device, virtual, None, speed, clock)
+    t0 = clock.now()
+
+    def show(event: Any) -> None:
+        line = None if quiet else format_event(event, t0=t0)
+        if line is not None:
+            click.echo(line)
+
+    packets = 0
+    try:
+        packets = asyncio.run(record_source(source, out, clock=clock, duration_s=duration_s, on_event=show))
+    except KeyboardInterrupt:
+        pass
+    click.echo(f"wrote {out} ({packets} notifications)" if packets else f"wrote {out}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``exposure-ctrl`` script; returns the exit status."""
     try:

@@ -62,12 +62,13 @@ import enum
 import importlib
 import logging
 import math
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Union, runtime_checkable
 
 from exposure_ctrl.clock import Clock, MonotonicClock
-from exposure_ctrl.errors import ConfigError, SensorError
+from exposure_ctrl.errors import ConfigError, SensorDataError, SensorError
+from exposure_ctrl.sensors.hrm import parse_battery_level, parse_heart_rate_measurement
 from exposure_ctrl.sensors.sample import HeartSample, Quality
 
 __all__ = [
@@ -75,6 +76,7 @@ __all__ = [
     "SourceStatus",
     "Gap",
     "DeviceInfo",
+    "RawNotification",
     "SourceEvent",
     "HeartRateSource",
     "BaseHeartRateSource",
@@ -83,6 +85,7 @@ __all__ = [
     "open_source",
     "available_sources",
     "parse_source_spec",
+    "decode_raw",
     "DEFAULT_STALE_AFTER_S",
 ]
 
@@ -132,6 +135,21 @@ class Gap:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class RawNotification:
+    """A packet exactly as the device sent it, before parsing (only when ``include_raw``).
+
+    ``char`` is the 16-bit characteristic as 4 hex digits (``"2a37"`` heart rate measurement,
+    ``"2a19"`` battery level). ``exposure-ctrl hr record`` writes these so that parsing can be
+    re-run later.
+    """
+
+    t: float
+    char: str
+    payload: bytes
+    source: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class DeviceInfo:
     """What the source knows about the device; sent after (re)connecting and when it changes."""
 
@@ -143,7 +161,7 @@ class DeviceInfo:
     source: str = ""
 
 
-SourceEvent = Union[HeartSample, SourceStatus, Gap, DeviceInfo]
+SourceEvent = Union[HeartSample, SourceStatus, Gap, DeviceInfo, RawNotification]
 
 
 @runtime_checkable
@@ -197,6 +215,7 @@ class BaseHeartRateSource:
         clock: the session's clock; every ``t`` comes from it.
         stale_after_s: clock seconds without a sample before ``STALE`` is reported; ``None``
             disables the check.
+        include_raw: also yield each :class:`RawNotification` (before what it decodes to).
     """
 
     def __init__(
@@ -205,6 +224,7 @@ class BaseHeartRateSource:
         *,
         clock: Clock | None = None,
         stale_after_s: float | None = DEFAULT_STALE_AFTER_S,
+        include_raw: bool = False,
     ) -> None:
         if stale_after_s is not None and not (stale_after_s > 0 and math.isfinite(stale_after_s)):
             raise ConfigError(
@@ -213,6 +233,7 @@ class BaseHeartRateSource:
         self.name = name
         self.clock: Clock = clock if clock is not None else MonotonicClock()
         self.stale_after_s = stale_after_s
+        self.include_raw = include_raw
         self._life = _Life.NEW
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._ready: collections.deque[SourceEvent] = collections.deque()
@@ -238,6 +259,20 @@ class BaseHeartRateSource:
 
     def _emit_sample(self, sample: HeartSample) -> None:
         self._queue.put_nowait(sample)
+
+    def _emit_raw(self, t: float, char: str, payload: bytes) -> None:
+        """Enqueue an undecoded packet; the consumer decodes it with :meth:`_decode`.
+
+        This is all a notification callback should do: stamp the arrival time and enqueue.
+        """
+        self._queue.put_nowait(RawNotification(t, char, bytes(payload), self.name))
+
+    def _decode(self, raw: RawNotification) -> Sequence[SourceEvent]:
+        """Turn a raw packet into events (a sample, device info); may raise SensorDataError.
+
+        The default understands 0x2A37 (heart rate measurement) and 0x2A19 (battery level).
+        """
+        return decode_raw(raw)
 
     def _emit_status(self, state: SourceState, detail: str = "", *, t: float | None = None) -> None:
         if state is SourceState.ENDED:
@@ -355,6 +390,17 @@ class BaseHeartRateSource:
             self._go_stale(self.clock.now())
         elif isinstance(item, HeartSample):
             self._account_sample(item)
+        elif isinstance(item, RawNotification):
+            if self.include_raw:
+                self._ready.append(item)
+            try:
+                decoded = self._decode(item)
+            except SensorDataError as e:
+                self.counts["malformed"] += 1
+                log.warning("source %s: dropped a malformed packet: %s", self.name, e)
+                return
+            for ev in decoded:
+                self._account(ev)
         elif isinstance(item, _Interrupted):
             if self._last_sample_t is not None and self._gap_reason is None:
                 self._gap_reason = item.reason
@@ -415,6 +461,21 @@ class BaseHeartRateSource:
         self._last_sample_t = s.t
         self.counts["samples"] += 1
         self._ready.append(s)
+
+
+def decode_raw(raw: RawNotification) -> list[SourceEvent]:
+    """Decode a raw packet of a standard heart-rate strap (0x2A37, 0x2A19); others are ignored.
+
+    A 0x2A37 packet becomes a :class:`HeartSample` at ``raw.t`` (its last RR interval ends at
+    ``t``), flagged ``NO_CONTACT`` when the strap says it has no skin contact.
+    """
+    if raw.char == "2a37":
+        m = parse_heart_rate_measurement(raw.payload)
+        flags = Quality.NO_CONTACT if m.contact is False else Quality(0)
+        return [HeartSample(raw.t, m.bpm, m.rr_ms, m.contact, raw.source, flags)]
+    if raw.char == "2a19":
+        return [DeviceInfo(raw.t, battery_pct=parse_battery_level(raw.payload), source=raw.source)]
+    return []
 
 
 # --- registry ------------------------------------------------------------------------------
