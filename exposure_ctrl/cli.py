@@ -124,6 +124,115 @@ def scenario_list() -> None:
 # sessions, review, progress, export) (console: console)
 
 
+# --- store and review: sessions list, review, progress, export ---------------------------------
+
+
+def _store_option(f: Any) -> Any:
+    return click.option(
+        "--store",
+        "store_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Session store file [default: $EXPOSURE_CTRL_HOME/sessions.sqlite or "
+        "~/.local/share/exposure-ctrl/sessions.sqlite].",
+    )(f)
+
+
+def _open_store(store_path: Path | None) -> Any:
+    from exposure_ctrl.store import Store
+
+    return Store.open(store_path, create=False)
+
+
+@cli.group("sessions", cls=_Group)
+def sessions_group() -> None:
+    """Sessions recorded in the store."""
+
+
+@sessions_group.command("list")
+@click.option("--patient", help="Only this patient's sessions (pseudonymous code).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array instead of a table.")
+@_store_option
+def sessions_list(patient: str | None, as_json: bool, store_path: Path | None) -> None:
+    """List recorded sessions, oldest first."""
+    from exposure_ctrl.report.text import sessions_json, sessions_table
+
+    with _open_store(store_path) as store:
+        rows = store.list_sessions(patient=patient)
+    if as_json:
+        click.echo(sessions_json(rows), nl=False)
+    elif not rows:
+        click.echo("no sessions" + (f" for patient {patient}" if patient else ""), err=True)
+    else:
+        _console().print(sessions_table(rows))
+
+
+@cli.command("review")
+@click.argument("session")
+@_store_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Report file [default: reports/session-<id>.html next to the store].")
+def review_cmd(session: str, store_path: Path | None, out: Path | None) -> None:
+    """Write the self-contained HTML review report of SESSION (its number, or `latest`) and
+    print its path."""
+    from exposure_ctrl.report.review import write_review
+
+    with _open_store(store_path) as store:
+        path = write_review(store, store.resolve_session(session), out)
+    click.echo(str(path))
+
+
+@cli.command("progress")
+@click.argument("patient")
+@_store_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write an HTML progress report to this file.")
+def progress_cmd(patient: str, store_path: Path | None, as_json: bool, out: Path | None) -> None:
+    """A patient's progress across sessions: step reached, time in window, peak rise per step."""
+    from exposure_ctrl.report.html import render_progress
+    from exposure_ctrl.report.review import progress_rows
+    from exposure_ctrl.report.text import progress_json, progress_table
+    from exposure_ctrl.store import validate_patient_code, write_private_text
+
+    validate_patient_code(patient)
+    with _open_store(store_path) as store:
+        rows, sc = progress_rows(store, patient)
+    if not rows:
+        raise ConfigError(
+            f"no sessions for patient {patient!r}; `exposure-ctrl sessions list` shows who has some"
+        )
+    if as_json:
+        click.echo(progress_json(patient, rows), nl=False)
+    else:
+        _console().print(progress_table(patient, rows))
+    if out is not None:
+        write_private_text(out, render_progress(patient, rows, sc))
+        click.echo(str(out), err=True)
+
+
+@cli.command("export")
+@click.argument("session")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), required=True,
+              help="json: every table in one document; csv: one row per record, `record` column.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (owner-only) instead of standard output.")
+@_store_option
+def export_cmd(session: str, fmt: str, out: Path | None, store_path: Path | None) -> None:
+    """Export everything recorded about SESSION (its number, or `latest`)."""
+    from exposure_ctrl.report.export import render_csv, render_json
+    from exposure_ctrl.store import write_private_text
+
+    with _open_store(store_path) as store:
+        rec = store.load_session(store.resolve_session(session))
+    text = render_json(rec) if fmt == "json" else render_csv(rec)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        write_private_text(out, text)
+        click.echo(str(out), err=True)
+
+
 # --- sensors: devices, hr ----------------------------------------------------------------------
 
 
