@@ -230,6 +230,8 @@ class HeadsetEmulator:
             raise BridgeStateError(f"cannot start an emulator that is {self.status.value}")
         self._ctx = zmq.asyncio.Context()
         self._open()
+        self.status = EmulatorStatus.CONNECTING
+        self._hello(self._now())
         self._task = asyncio.create_task(self._run(), name=f"headset-emulator {self.client}")
 
     async def close(self) -> None:
@@ -398,8 +400,6 @@ class HeadsetEmulator:
             self.status = EmulatorStatus.CONNECTING
 
     async def _run(self) -> None:
-        self._hello(self._now())
-        self.status = EmulatorStatus.CONNECTING
         while True:
             outcome = await self._serve()
             if outcome in _FINAL or not self._reconnect:

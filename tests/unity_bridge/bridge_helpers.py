@@ -40,14 +40,22 @@ def make_endpoint(bind: str = ANY_PORT, **kw: Any) -> ControllerEndpoint:
 class RawClient:
     """A bare DEALER speaking bytes or messages; ``async with`` closes it with linger 0."""
 
-    def __init__(self, address: str, *, curve: Any = None) -> None:
+    def __init__(self, address: str, *, curve: Any = None, monitor: int = 0) -> None:
         self.ctx = zmq.asyncio.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.linger = 0
         if curve is not None:
             curve.apply(self.sock)
+        # socket events (e.g. zmq.EVENT_HANDSHAKE_FAILED_AUTH), watched before connecting
+        self.monitor = self.sock.get_monitor_socket(monitor) if monitor else None
         self.sock.connect(address)
         self.seq = 0
+
+    async def next_socket_event(self, timeout: float = 5.0) -> int:
+        from zmq.utils.monitor import parse_monitor_message
+
+        assert self.monitor is not None
+        return parse_monitor_message(await asyncio.wait_for(self.monitor.recv_multipart(), timeout))["event"]
 
     async def __aenter__(self) -> RawClient:
         return self
@@ -56,6 +64,9 @@ class RawClient:
         self.close()
 
     def close(self) -> None:
+        if self.monitor is not None and not self.monitor.closed:
+            self.sock.disable_monitor()
+            self.monitor.close(linger=0)
         if not self.sock.closed:
             self.sock.close(linger=0)
         if not self.ctx.closed:
@@ -132,3 +143,44 @@ def frame_of_size(size: int, seq: int = 1) -> bytes:
         if len(frame) == size:
             return frame
     raise ValueError(f"cannot build a frame of exactly {size} bytes")
+
+
+class FakeController:
+    """A bare ROUTER (linger 0) that the test drives message by message."""
+
+    def __init__(self, bind: str = ANY_PORT) -> None:
+        self.ctx = zmq.asyncio.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.linger = 0
+        self.sock.bind(bind)
+        self.address = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.seq = 0
+
+    async def __aenter__(self) -> FakeController:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if not self.sock.closed:
+            self.sock.close(linger=0)
+        if not self.ctx.closed:
+            self.ctx.term()
+
+    async def recv(self, timeout: float = 5.0) -> tuple[bytes, Message]:
+        ident, frame = await asyncio.wait_for(self.sock.recv_multipart(), timeout)
+        return ident, unpack(frame)
+
+    async def recv_until(self, cls: type[Message], timeout: float = 5.0) -> tuple[bytes, Message]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            ident, msg = await self.recv(max(0.001, deadline - loop.time()))
+            if isinstance(msg, cls):
+                return ident, msg
+
+    async def send(self, ident: bytes, cls: type[Message], **fields: Any) -> int:
+        self.seq += 1
+        await self.sock.send_multipart([ident, pack(cls(seq=self.seq, t=time.monotonic(), **fields))])
+        return self.seq
