@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
@@ -67,7 +68,8 @@ def _svg(fig: Figure, prefix: str) -> str:
     with matplotlib.rc_context({**_RC, "svg.hashsalt": f"exposure-ctrl-{prefix}"}):
         fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buf.getvalue()
-    return text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: inline in HTML
+    text = text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: inline in HTML
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
 
 
 def _styled(fn: Callable[P, R]) -> Callable[P, R]:

@@ -61,7 +61,15 @@ def session_scenario(info: SessionInfo) -> tuple[Scenario, list[str]]:
                 f"software ({e.error_count()} problem(s)); the current file is used instead."
             )
     current = _current_file(info)
-    where = info.scenario_source or f"scenario {info.scenario_id!r}"
+    src = info.scenario_source
+    moved = bool(src) and not Path(src).is_file()  # type: ignore[arg-type]
+    use = (
+        "the report uses the copy recorded with the session"
+        if recorded is not None
+        else "the report uses the current file, whose targets or hierarchy may differ"
+    )
+    if moved:
+        notes.append(f"The scenario file used by this session ({src}) is no longer there.")
     if current is None:
         if recorded is None:
             raise StoreError(
@@ -69,22 +77,21 @@ def session_scenario(info: SessionInfo) -> tuple[Scenario, list[str]]:
                 "copy was recorded with the session; put the scenario file back (or on "
                 "$EXPOSURE_CTRL_SCENARIO_PATH) to review it"
             )
-        notes.append(
-            f"The scenario file ({where}) is no longer available; the report uses the copy "
-            "recorded with the session."
-        )
+        notes.append(f"No scenario {info.scenario_id!r} is available now; {use}.")
         return recorded, notes
     if info.scenario_sha256 and current.sha256 != info.scenario_sha256:
-        use = (
-            "the report uses the copy recorded with the session"
-            if recorded is not None
-            else "the report uses the current file, whose targets or hierarchy may differ"
+        what = (
+            f"The scenario {info.scenario_id!r} found now ({current.source}) differs from the "
+            "one this session used"
+            if moved
+            else f"The scenario file {current.source or src} has changed since this session"
         )
         notes.append(
-            f"The scenario file {current.source or where} has changed since this session "
-            f"(recorded sha256 {info.scenario_sha256[:12]}…, now {(current.sha256 or '?')[:12]}…); "
-            f"{use}."
+            f"{what} (recorded sha256 {info.scenario_sha256[:12]}…, now "
+            f"{(current.sha256 or '?')[:12]}…); {use}."
         )
+    elif moved:
+        notes[-1] += f" An identical copy was found at {current.source}."
     return (recorded if recorded is not None else current), notes
 
 
