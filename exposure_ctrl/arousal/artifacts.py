@@ -28,6 +28,7 @@ holds the state (the ring of recent intervals) and the counts.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -38,10 +39,11 @@ __all__ = [
     "UNUSABLE_BPM",
     "UNTRUSTED_RR",
     "FLAG_ORDER",
-    "screen_bpm",
+    "sample_flags",
     "screen_rr",
-    "ring_median",
-    "push_ring",
+    "median_rows",
+    "sorting_network",
+    "block_references",
 ]
 
 UNUSABLE_BPM = int(Quality.BPM_IMPOSSIBLE | Quality.NO_CONTACT | Quality.DEVICE_ERROR)
@@ -74,44 +76,92 @@ class ArtifactConfig:
             raise ValueError("need median_beats >= 1 and 1 <= min_reference <= median_beats")
 
 
-def screen_bpm(
+def sample_flags(
     cfg: ArtifactConfig,
     bpm: np.ndarray,
     contact: np.ndarray,
     src_flags: np.ndarray,
-    dt_present: np.ndarray,
+    after_gap: np.ndarray,
 ) -> np.ndarray:
-    """Sample-level flags (int64, shape (N,)) from bpm, contact (1/0/-1) and the gap before it."""
-    flags = src_flags.astype(np.int64, copy=True)
+    """Sample-level flags (int64, any shape) from bpm, contact (1/0/-1) and the gap before it."""
     ok = (bpm >= cfg.bpm_min) & (bpm <= cfg.bpm_max)  # False for NaN
-    flags |= np.where(ok, 0, int(Quality.BPM_IMPOSSIBLE))
-    flags |= np.where(contact == 0, int(Quality.NO_CONTACT), 0)
-    flags |= np.where(dt_present > cfg.stale_after_s, int(Quality.AFTER_GAP), 0)
+    flags = src_flags | (~ok * int(Quality.BPM_IMPOSSIBLE))
+    flags |= (contact == 0) * int(Quality.NO_CONTACT)
+    flags |= after_gap * int(Quality.AFTER_GAP)
     return flags
 
 
-def ring_median(ring: np.ndarray, min_count: int) -> np.ndarray:
-    """Median of the finite values of each row of ``ring`` (N, M); NaN if fewer than ``min_count``."""
-    m = ring.shape[1]
-    if m == 0:
-        return np.full(ring.shape[0], np.nan)
-    s = np.sort(ring, axis=1)  # NaN sorts last
-    c = np.isfinite(ring).sum(axis=1)
+@functools.lru_cache(maxsize=None)
+def sorting_network(m: int) -> tuple[tuple[int, int], ...]:
+    """Comparators of Batcher's odd-even merge sort for ``m`` inputs (16 for m = 7)."""
+    pairs = []
+    p = 1
+    while p < m:
+        k = p
+        while k >= 1:
+            for j in range(k % p, m - k, 2 * k):
+                for i in range(min(k, m - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return tuple(pairs)
+
+
+def median_rows(win: np.ndarray, min_count: int) -> np.ndarray:
+    """Median along axis 0 of ``win`` (M, ...), ``inf`` meaning missing; NaN where fewer than
+    ``min_count`` values are present.
+
+    Small arrays are sorted with ``np.sort``; large ones with a sorting network of
+    ``np.minimum``/``np.maximum`` (vectorised over every element). Both sort exactly, so the
+    result does not depend on the size.
+    """
+    m = win.shape[0]
+    if win[0].size <= 64:
+        rows = list(np.sort(win, axis=0))
+    else:
+        rows = list(win)
+        for i, j in sorting_network(m):
+            lo = np.minimum(rows[i], rows[j])
+            rows[j] = np.maximum(rows[i], rows[j])
+            rows[i] = lo
+    c = (win < np.inf).sum(axis=0)
+    if (c == m).all():
+        if m % 2:
+            return rows[m // 2].copy()
+        return 0.5 * (rows[m // 2 - 1] + rows[m // 2])
     lo = np.clip((c - 1) // 2, 0, m - 1)
     hi = np.clip(c // 2, 0, m - 1)
-    rows = np.arange(ring.shape[0])
-    med = 0.5 * (s[rows, lo] + s[rows, hi])
+    med = 0.5 * (np.choose(lo, rows) + np.choose(hi, rows))
     return np.where(c >= min_count, med, np.nan)
 
 
-def push_ring(ring: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """New ring (N, M): the last M finite values of ``ring`` followed by ``values`` (N, R)."""
-    m = ring.shape[1]
-    if values.shape[1] == 0:
-        return ring
-    both = np.concatenate([ring, values], axis=1)
-    order = np.argsort(np.isfinite(both), axis=1, kind="stable")  # non-finite first, order kept
-    return np.take_along_axis(both, order[:, -m:], axis=1)
+def block_references(
+    cfg: ArtifactConfig, ring: np.ndarray, plausible_rr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reference medians of S consecutive samples and the ring after them (N-last layout).
+
+    ``ring`` (M, N) holds the last M plausible intervals (oldest first, NaN where fewer are
+    known); ``plausible_rr`` (S, R, N) the block's intervals, NaN where not plausible. The
+    reference of sample s is the median of the M plausible intervals before it (NaN while
+    fewer than ``min_reference``). Returns ``(reference (S, N), new ring (M, N))``.
+    """
+    s_, r, n = plausible_rr.shape
+    m = ring.shape[0]
+    q = np.concatenate([ring, plausible_rr.reshape(s_ * r, n)], axis=0)  # (L, N)
+    fin = ~np.isnan(q)
+    cnt = np.cumsum(fin, axis=0)  # finite values up to and including each slot
+    packed = np.full((m + q.shape[0], n), np.inf)  # m missing values, then the finite ones
+    col = np.broadcast_to(np.arange(n), q.shape)
+    packed[(m - 1 + cnt)[fin], col[fin]] = q[fin]
+    before = cnt[m - 1 :: r][:s_] if m else np.zeros((s_, n), dtype=np.int64)  # finite before s
+    if m == 0:
+        return np.full((s_, n), np.nan), ring
+    cols = np.arange(n)
+    win = packed[before[None] + np.arange(m)[:, None, None], cols]  # (M, S, N), oldest first
+    ref = median_rows(win, cfg.min_reference)
+    new = packed[cnt[-1][None, :] + np.arange(m)[:, None], cols]
+    return ref, np.where(new == np.inf, np.nan, new)
 
 
 def screen_rr(
@@ -121,20 +171,18 @@ def screen_rr(
     trusted: np.ndarray,
     reference: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Judge the RR intervals (N, R) of one sample per patient.
+    """Judge RR intervals (S, R, N): ``real`` marks the slots holding one, ``trusted`` (S, N)
+    the samples whose intervals may be used, ``reference`` (S, N) the local median (NaN: do
+    not judge).
 
-    ``real`` marks the slots that hold an interval, ``trusted`` (N,) the samples whose intervals
-    may be used at all, ``reference`` (N,) the local median (NaN: do not judge).
-
-    Returns ``(plausible, impossible, ectopic)``, boolean (N, R): physiologically possible
+    Returns ``(plausible, impossible, ectopic)``, boolean (S, R, N): physiologically possible
     intervals of trusted samples (these feed the reference ring), impossible ones, and
     plausible ones rejected as ectopic. Accepted intervals are ``plausible & ~ectopic``.
     """
-    considered = real & trusted[:, None]
+    considered = real & trusted[:, None, :]
     in_range = (rr >= cfg.rr_min_ms) & (rr <= cfg.rr_max_ms)
     plausible = considered & in_range
     impossible = considered & ~in_range
-    ref = reference[:, None]
-    with np.errstate(invalid="ignore"):
-        ectopic = plausible & (np.abs(rr - ref) > cfg.ectopic_tolerance * ref)
+    ref = reference[:, None, :]
+    ectopic = plausible & (np.abs(rr - ref) > cfg.ectopic_tolerance * ref)
     return plausible, impossible, ectopic

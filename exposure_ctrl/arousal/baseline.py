@@ -107,30 +107,32 @@ class BaselineEstimator:
         self._sumsq = np.zeros(self.n)
         self._ndiff = np.zeros(self.n)
 
-    def add(
+    def add_block(
         self,
-        t: float,
+        t: np.ndarray,
         bpm: np.ndarray,
         usable: np.ndarray,
         present: np.ndarray,
-        rr_sumsq: np.ndarray | None = None,
-        rr_ndiff: np.ndarray | None = None,
+        rr_sumsq: np.ndarray,
+        rr_ndiff: np.ndarray,
     ) -> None:
-        """One sample slot: bpm (N,), which are usable, which patients had a sample at all, and
-        the sums of squared successive RR differences (ms²) and their count it contributed."""
-        if self._len == self._cap:
+        """S sample slots, arrays (S, N): bpm, which are usable, which patients had a sample at
+        all, and the sums of squared successive RR differences (ms²) and their counts."""
+        s_ = bpm.shape[0]
+        while self._len + s_ > self._cap:
             self._cap *= 2
             self._t = np.resize(self._t, self._cap)
             self._bpm = np.concatenate([self._bpm, np.empty_like(self._bpm)], axis=1)
             self._present = np.concatenate([self._present, np.zeros_like(self._present)], axis=1)
         j = self._len
-        self._t[j] = float(np.max(t))
-        self._bpm[:, j] = np.where(usable, bpm, np.nan)
-        self._present[:, j] = present
-        self._len += 1
-        if rr_sumsq is not None and self._t[j] >= self.t_start + self.config.settle_s:
-            self._sumsq += rr_sumsq
-            self._ndiff += rr_ndiff
+        ts = np.max(t, axis=1)
+        self._t[j : j + s_] = ts
+        self._bpm[:, j : j + s_] = np.where(usable, bpm, np.nan).T
+        self._present[:, j : j + s_] = present.T
+        self._len += s_
+        settled = (ts >= self.t_start + self.config.settle_s)[:, None]
+        self._sumsq += np.where(settled, rr_sumsq, 0.0).sum(axis=0)
+        self._ndiff += np.where(settled, rr_ndiff, 0.0).sum(axis=0)
 
     def result(self, t_end: float | None = None) -> BaselineResult:
         """The baseline of every patient from the settled part of what was added."""

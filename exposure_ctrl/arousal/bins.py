@@ -6,6 +6,9 @@ is ``index % B``. Adding to a slot that still holds an older bin first clears it
 to be scanned or evicted. The total over the last ``k`` bins at time ``t`` sums the slots whose
 index lies in ``(floor(t / bin_s) - k, floor(t / bin_s)]``: a window of between ``(k - 1) *
 bin_s`` and ``k * bin_s`` seconds that always includes the current, partial bin.
+
+Arrays keep the patients on the last axis (``sums`` is (B, channels, N)) so that numpy's
+elementwise loops run over N.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ _NEVER = np.iinfo(np.int64).min // 2
 class TimeBins:
     """Per-patient ring of time bins, each holding ``channels`` sums."""
 
-    __slots__ = ("n", "n_bins", "bin_s", "channels", "sums", "index", "_rows")
+    __slots__ = ("n", "n_bins", "bin_s", "channels", "sums", "index", "_cols")
 
     def __init__(self, n: int, n_bins: int, bin_s: float, channels: int) -> None:
         if n_bins < 1 or bin_s <= 0 or channels < 1:
@@ -29,34 +32,44 @@ class TimeBins:
         self.n_bins = int(n_bins)
         self.bin_s = float(bin_s)
         self.channels = int(channels)
-        self.sums = np.zeros((self.n, self.n_bins, self.channels))
-        self.index = np.full((self.n, self.n_bins), _NEVER, dtype=np.int64)
-        self._rows = np.arange(self.n)
+        self.sums = np.zeros((self.n_bins, self.channels, self.n))
+        self.index = np.full((self.n_bins, self.n), _NEVER, dtype=np.int64)
+        self._cols = np.arange(self.n)
 
     def bin_of(self, t: np.ndarray | float) -> np.ndarray:
-        """Absolute bin index of time ``t``, broadcast to shape (N,)."""
-        return np.broadcast_to(np.floor(np.asarray(t, dtype=np.float64) / self.bin_s), (self.n,)).astype(
-            np.int64
-        )
+        """Absolute bin index of time ``t`` (any shape)."""
+        return np.floor(np.asarray(t, dtype=np.float64) / self.bin_s).astype(np.int64)
 
-    def add(self, t: np.ndarray | float, values: np.ndarray) -> None:
-        """Add ``values`` (N, channels) to every patient's bin at time ``t`` (scalar or (N,))."""
+    def add_block(self, t: np.ndarray, values: np.ndarray) -> None:
+        """Add ``values`` (S, channels, N) at times ``t`` (S, N); times must not decrease."""
         a = self.bin_of(t)
-        slot = a % self.n_bins
-        rows = self._rows
-        stale = self.index[rows, slot] != a
-        cur = self.sums[rows, slot]
-        cur[stale] = 0.0
-        cur += values
-        self.sums[rows, slot] = cur
-        self.index[rows, slot] = a
+        a0 = a[0]
+        off = a - a0
+        span = int(off[-1].max()) + 1
+        if span > self.n_bins:  # a block longer than the whole window: one slot at a time
+            for i in range(a.shape[0]):
+                self.add_block(t[i : i + 1], values[i : i + 1])
+            return
+        cols = self._cols
+        for d in range(span):
+            b = a0 + d
+            slot = b % self.n_bins
+            if span == 1:
+                add = values.sum(axis=0)
+            else:
+                add = (values * (off == d)[:, None, :]).sum(axis=0)
+            cur = self.sums[slot, :, cols]  # (N, channels)
+            cur[self.index[slot, cols] != b] = 0.0
+            cur += add.T
+            self.sums[slot, :, cols] = cur
+            self.index[slot, cols] = b
 
     def total(self, t: np.ndarray | float, k: int | None = None) -> np.ndarray:
-        """Channel sums over the last ``k`` bins (default all) at time ``t``: shape (N, channels)."""
+        """Channel sums over the last ``k`` bins (default all) at time ``t``: (channels, N)."""
         k = self.n_bins if k is None else min(int(k), self.n_bins)
-        now = self.bin_of(t)[:, None]
+        now = self.bin_of(t)
         live = (self.index > now - k) & (self.index <= now)
-        return np.einsum("nb,nbc->nc", live.astype(np.float64), self.sums)
+        return (self.sums * live[:, None, :]).sum(axis=0)
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         """Forget everything (for the patients in ``mask``)."""
@@ -64,5 +77,5 @@ class TimeBins:
             self.sums[:] = 0.0
             self.index[:] = _NEVER
         else:
-            self.sums[mask] = 0.0
-            self.index[mask] = _NEVER
+            self.sums[:, :, mask] = 0.0
+            self.index[:, mask] = _NEVER

@@ -50,10 +50,8 @@ from exposure_ctrl.arousal.artifacts import (
     UNTRUSTED_RR,
     UNUSABLE_BPM,
     ArtifactConfig,
-    push_ring,
-    ring_median,
-    screen_bpm,
-    screen_rr,
+    block_references,
+    sample_flags,
 )
 from exposure_ctrl.arousal.baseline import BaselineConfig, BaselineEstimator, BaselineResult
 from exposure_ctrl.arousal.bins import TimeBins
@@ -253,12 +251,11 @@ class FeatureState:
         self._sy = np.zeros(n)
         self._sty = np.zeros(n)
         self._t_ref = nan.copy()
-        self.rr_ring = np.full((n, art.median_beats), np.nan)
+        self.rr_ring = np.full((art.median_beats, n), np.nan)
         self.last_rr = nan.copy()
         self.bins = TimeBins(
             n, max(config.rmssd_bins, config.window_bins, config.quality_bins), config.bin_s, _N_CHANNELS
         )
-        self._vals = np.zeros((n, _N_CHANNELS))
         # counts
         self.n_samples = np.zeros(n, dtype=np.int64)
         self.flag_counts = np.zeros((n, len(FLAG_ORDER)), dtype=np.int64)
@@ -294,33 +291,17 @@ class FeatureState:
     ) -> np.ndarray:
         """One sample slot for every patient; returns the quality flags (N,). See the module doc."""
         n = self.n
-        t = np.broadcast_to(np.asarray(t, dtype=np.float64), (n,))
-        bpm = np.broadcast_to(np.asarray(bpm, dtype=np.float64), (n,))
-        if rr_ms is None:
-            rr = np.empty((n, 0))
-        else:
-            rr = np.asarray(rr_ms, dtype=np.float64)
-            if rr.ndim == 1:
-                rr = rr.reshape(n, -1)
-        if rr_count is None:
-            rr_count = np.isfinite(rr).sum(axis=1)
-        else:
-            rr_count = np.broadcast_to(np.asarray(rr_count, dtype=np.int64), (n,))
-        if contact is None:
-            contact = np.full(n, -1, dtype=np.int8)
-        else:
-            contact = np.broadcast_to(np.asarray(contact), (n,))
-            if contact.dtype == bool:
-                contact = contact.astype(np.int8)
-        if present is None:
-            present = np.ones(n, dtype=bool)
-        else:
-            present = np.broadcast_to(np.asarray(present, dtype=bool), (n,))
-        if flags is None:
-            flags = np.zeros(n, dtype=np.int64)
-        else:
-            flags = np.broadcast_to(np.asarray(flags, dtype=np.int64), (n,))
-        return self._step(t, bpm, rr, rr_count, contact, present, flags)
+        if rr_ms is not None:
+            rr_ms = np.asarray(rr_ms, dtype=np.float64).reshape(1, n, -1)
+        return self.update_block(
+            np.asarray(t, dtype=np.float64).reshape(1, -1),
+            np.asarray(bpm, dtype=np.float64).reshape(1, -1),
+            rr_ms,
+            None if rr_count is None else np.asarray(rr_count).reshape(1, -1),
+            None if contact is None else np.asarray(contact).reshape(1, -1),
+            None if present is None else np.asarray(present).reshape(1, -1),
+            None if flags is None else np.asarray(flags).reshape(1, -1),
+        )[0]
 
     def update_block(
         self,
@@ -333,39 +314,67 @@ class FeatureState:
         flags: np.ndarray | None = None,
     ) -> np.ndarray:
         """S sample slots at once: every argument of :meth:`update` with a leading axis of S
-        (``t`` may be (S,) for lockstep). Same result as S calls; returns flags (S, N)."""
+        (``t`` may be (S,) for lockstep). Same result as S calls to :meth:`update` (to
+        rounding); returns the flags (S, N). Times must not decrease."""
+        n = self.n
         bpm = np.asarray(bpm, dtype=np.float64)
-        s = bpm.shape[0]
-        out = np.empty((s, self.n), dtype=np.int64)
+        s_ = bpm.shape[0]
+        sn = (s_, n)
+        if bpm.shape != sn:
+            bpm = np.broadcast_to(bpm.reshape(s_, -1), sn)
         t = np.asarray(t, dtype=np.float64)
-        for i in range(s):
-            out[i] = self.update(
-                t[i],
-                bpm[i],
-                None if rr_ms is None else rr_ms[i],
-                None if rr_count is None else rr_count[i],
-                None if contact is None else contact[i],
-                None if present is None else present[i],
-                None if flags is None else flags[i],
-            )
-        return out
+        if t.shape != sn:
+            t = np.broadcast_to(t.reshape(s_, -1), sn)
+        if rr_ms is None:
+            rr = np.empty((s_, n, 0))
+        else:
+            rr = np.asarray(rr_ms, dtype=np.float64)
+            if rr.ndim == 2:
+                rr = rr.reshape(s_, n, -1)
+        if rr_count is None:
+            rr_count = np.isfinite(rr).sum(axis=2)
+        else:
+            rr_count = np.asarray(rr_count, dtype=np.int64)
+            if rr_count.shape != sn:
+                rr_count = np.broadcast_to(rr_count.reshape(s_, -1), sn)
+        if contact is None:
+            contact = np.full(sn, -1, dtype=np.int8)
+        else:
+            contact = np.asarray(contact)
+            if contact.dtype == bool:
+                contact = contact.astype(np.int8)
+            if contact.shape != sn:
+                contact = np.broadcast_to(contact.reshape(s_, -1), sn)
+        if present is None:
+            present = np.ones(sn, dtype=bool)
+        else:
+            present = np.asarray(present, dtype=bool)
+            if present.shape != sn:
+                present = np.broadcast_to(present.reshape(s_, -1), sn)
+        if flags is None:
+            flags = np.zeros(sn, dtype=np.int64)
+        else:
+            flags = np.asarray(flags, dtype=np.int64)
+            if flags.shape != sn:
+                flags = np.broadcast_to(flags.reshape(s_, -1), sn)
+        return self._block(t, bpm, rr, rr_count, contact, present, flags)
 
     def add(self, sample: HeartSample) -> Quality:
         """Feed one :class:`HeartSample` (N = 1 only); returns its quality flags."""
         if self.n != 1:
             raise ValueError(f"add() feeds one patient; this state holds {self.n}")
-        rr = np.asarray(sample.rr_ms, dtype=np.float64).reshape(1, -1)
+        rr = np.asarray(sample.rr_ms, dtype=np.float64).reshape(1, 1, -1)
         contact = -1 if sample.contact is None else int(bool(sample.contact))
-        flags = self._step(
-            np.array([sample.t], dtype=np.float64),
-            np.array([sample.bpm], dtype=np.float64),
+        flags = self._block(
+            np.array([[sample.t]], dtype=np.float64),
+            np.array([[sample.bpm]], dtype=np.float64),
             rr,
-            np.array([rr.shape[1]], dtype=np.int64),
-            np.array([contact], dtype=np.int8),
-            np.ones(1, dtype=bool),
-            np.array([int(sample.flags)], dtype=np.int64),
+            np.array([[rr.shape[2]]], dtype=np.int64),
+            np.array([[contact]], dtype=np.int8),
+            np.ones((1, 1), dtype=bool),
+            np.array([[int(sample.flags)]], dtype=np.int64),
         )
-        return Quality(int(flags[0]))
+        return Quality(int(flags[0, 0]))
 
     def add_many(self, samples: Iterable[HeartSample]) -> list[Quality]:
         """Feed several samples in order (N = 1)."""
@@ -464,7 +473,7 @@ class FeatureState:
         if np.isnan(self.t0).any():
             self.t0 = np.where(np.isnan(self.t0), t, self.t0)
 
-    def _step(
+    def _block(
         self,
         t: np.ndarray,
         bpm: np.ndarray,
@@ -474,98 +483,141 @@ class FeatureState:
         present: np.ndarray,
         src_flags: np.ndarray,
     ) -> np.ndarray:
+        """S sample slots of N patients: (S, N) arrays, rr (S, N, R). Closed forms over S."""
         cfg = self.config
         art = cfg.artifacts
         tg = self.targets
-        self._touch(t)
-        dtp = t - self.t_present  # NaN before the first sample: no gap
-        flags = screen_bpm(art, bpm, contact, src_flags, dtp)
-        flags = np.where(present, flags, 0)
+        s_, n = bpm.shape
+        self._touch(t[0])
+        ninf = -np.inf
+        ar_s = np.arange(s_)[:, None]
+
+        # --- times of the previous present / usable sample, for every slot
+        tp0 = np.where(np.isnan(self.t_present), ninf, self.t_present)
+        cm = np.maximum.accumulate(np.concatenate([tp0[None], np.where(present, t, ninf)]), axis=0)
+        prev_p = cm[:-1]
+        never_p = prev_p == ninf
+        dtp = t - prev_p  # inf when there was no previous sample
+        after_gap = present & ~never_p & (dtp > art.stale_after_s)
+        flags = sample_flags(art, bpm, contact, src_flags, after_gap) * present
         usable = present & ((flags & UNUSABLE_BPM) == 0)
         trusted = present & ((flags & UNTRUSTED_RR) == 0)
-        bpm_c = np.where(usable, bpm, 0.0)
 
-        # --- RR intervals: artifacts, successive differences
-        r = rr.shape[1]
+        # --- RR intervals: artifacts, successive differences. Layout (S, R, N).
+        r = rr.shape[2]
+        brk = present & (~trusted | (dtp > cfg.chain_gap_s))
+        cb = np.cumsum(brk, axis=0)  # breaks up to and including slot s
         if r:
-            real = (np.arange(r) < rr_count[:, None]) & present[:, None]
-            ref = ring_median(self.rr_ring, art.min_reference)
-            with np.errstate(divide="ignore"):
-                ref = np.where(np.isfinite(ref), ref, np.where(usable, 60000.0 / np.where(usable, bpm, 1.0), np.nan))
-            plaus, imposs, ect = screen_rr(art, rr, real, trusted, ref)
-            flags = flags | np.where(imposs.any(axis=1), int(Quality.RR_IMPOSSIBLE), 0)
-            flags = flags | np.where(ect.any(axis=1), int(Quality.RR_ECTOPIC), 0)
-            self.rr_ring = push_ring(self.rr_ring, np.where(plaus, rr, np.nan))
-            broken = ~trusted | (dtp > cfg.chain_gap_s)
-            prev0 = np.where(broken, np.nan, self.last_rr)
+            rr = rr.transpose(0, 2, 1)
+            real = (np.arange(r)[:, None] < rr_count[:, None, :]) & present[:, None, :]
+            in_range = (rr >= art.rr_min_ms) & (rr <= art.rr_max_ms)
+            considered = real & trusted[:, None, :]
+            plaus = considered & in_range
+            imposs = considered & ~in_range
+            ref, self.rr_ring = block_references(art, self.rr_ring, np.where(plaus, rr, np.nan))
+            ref = np.where(np.isnan(ref), 60000.0 / np.where(usable, bpm, np.nan), ref)[:, None, :]
+            ect = plaus & (np.abs(rr - ref) > art.ectopic_tolerance * ref)
+            n_imp = imposs.sum(axis=1)
+            n_ect = ect.sum(axis=1)
+            flags = flags | ((n_imp > 0) * int(Quality.RR_IMPOSSIBLE)) | ((n_ect > 0) * int(Quality.RR_ECTOPIC))
             acc = np.where(plaus & ~ect, rr, np.nan)
-            prev = np.concatenate([prev0[:, None], acc[:, :-1]], axis=1)
-            d = acc - prev
-            ok = np.isfinite(d)
-            sumsq = np.where(ok, d * d, 0.0).sum(axis=1)
-            ndiff = ok.sum(axis=1).astype(np.float64)
-            cover = np.where(ok, acc, 0.0).sum(axis=1)
             has = trusted & (rr_count > 0)
-            last = acc[self._rows, np.clip(rr_count - 1, 0, r - 1)]
-            self.last_rr = np.where(present, np.where(has, last, prev0), self.last_rr)
+            cols = np.arange(n)
+            lastacc = acc[ar_s, np.clip(rr_count - 1, 0, r - 1), cols]  # (S, N)
+            # the latest slot before s that carried beats (-1: before this block)
+            hidx = np.maximum.accumulate(np.where(has, ar_s, -1), axis=0)
+            jprev = np.empty_like(hidx)
+            jprev[0] = -1
+            jprev[1:] = hidx[:-1]
+            jc = np.maximum(jprev, 0)
+            before = jprev >= 0
+            prevval = np.where(before, lastacc[jc, cols], self.last_rr)
+            prev0 = np.where(cb - np.where(before, cb[jc, cols], 0) > 0, np.nan, prevval)
+            prev = np.concatenate([prev0[:, None, :], acc[:, :-1, :]], axis=1)
+            d = acc - prev
+            ok = ~np.isnan(d)
+            sumsq = np.where(ok, d * d, 0.0).sum(axis=1)
+            ndiff = ok.sum(axis=1)
+            cover = np.where(ok, acc, 0.0).sum(axis=1)
+            jl = hidx[-1]
+            jlc = np.maximum(jl, 0)
+            seen = jl >= 0
+            last = np.where(seen, lastacc[jlc, cols], self.last_rr)
+            self.last_rr = np.where(cb[-1] - np.where(seen, cb[jlc, cols], 0) > 0, np.nan, last)
             nreal = real.sum(axis=1)
-            self.n_rr += nreal
-            self.n_rr_impossible += imposs.sum(axis=1)
-            self.n_rr_ectopic += ect.sum(axis=1)
-            self.n_rr_untrusted += np.where(trusted, 0, nreal)
+            self.n_rr += nreal.sum(axis=0)
+            self.n_rr_impossible += n_imp.sum(axis=0)
+            self.n_rr_ectopic += n_ect.sum(axis=0)
+            self.n_rr_untrusted += (nreal * ~trusted).sum(axis=0)
         else:
-            sumsq = np.zeros(self.n)
-            ndiff = np.zeros(self.n)
-            cover = np.zeros(self.n)
-            self.last_rr = np.where(present & (dtp > cfg.chain_gap_s), np.nan, self.last_rr)
+            sumsq = ndiff = cover = np.zeros((s_, n))
+            self.last_rr = np.where(cb[-1] > 0, np.nan, self.last_rr)
 
-        # --- heart rate: smoothing, slope regression
-        dtu = t - self.t_usable
-        first = np.isnan(self.hr)
-        a = np.where(first, 1.0, -np.expm1(-np.where(first, 0.0, dtu) / cfg.hr_tau_s))
-        hr_prev = np.where(first, 0.0, self.hr)
-        hr_new = hr_prev + a * (bpm_c - hr_prev)
-        self.hr = np.where(usable, hr_new, self.hr)
+        # --- heart rate: exponential smoothing in closed form over the block
+        tu0 = np.where(np.isnan(self.t_usable), ninf, self.t_usable)
+        cmu = np.maximum.accumulate(np.concatenate([tu0[None], np.where(usable, t, ninf)]), axis=0)
+        prev_u = cmu[:-1]
+        last_u = cmu[-1]
+        any_u = usable.any(axis=0)
+        dtu = t - prev_u  # inf when there was no usable sample before
+        x = np.where(usable, bpm, 0.0)
+        gain = np.where(usable, -np.expm1(-dtu / cfg.hr_tau_s), 0.0) * x  # (1 - d_i) x_i
+        y0 = np.where(np.isnan(self.hr), 0.0, self.hr)
+        keep0 = np.exp(-(t - tu0) / cfg.hr_tau_s)  # 0 when no usable sample before the block
+        if s_ == 1:
+            y = gain + keep0 * y0
+        else:
+            lag = t[:, None, :] - t[None, :, :]  # (S, S, N): t_s - t_i
+            tri = ar_s >= np.arange(s_)[None, :]
+            wmat = np.exp(np.where(tri[..., None], -lag, ninf) / cfg.hr_tau_s)
+            y = (wmat * gain[None]).sum(axis=1) + keep0 * y0
+        ilast = np.maximum.accumulate(np.where(usable, ar_s, -1), axis=0)[-1]
+        y_last = y[np.clip(ilast, 0, None), np.arange(n)]
+        self.hr = np.where(any_u, y_last, self.hr)
 
+        # --- heart-rate slope: exponentially weighted least squares, sums about the last time
         known = ~np.isnan(self._t_ref)
-        dd = np.where(known, t - np.where(known, self._t_ref, 0.0), 0.0)
+        t1 = np.where(any_u, last_u, 0.0)
+        dd = np.where(known & any_u, t1 - np.where(known, self._t_ref, 0.0), 0.0)
         dec = np.exp(-dd / cfg.slope_tau_s)
+        u = np.where(usable, t - t1, 0.0)
+        w = np.where(usable, np.exp(u / cfg.slope_tau_s), 0.0)
+        wu = w * u
         s0, s1, s2, sy, sty = self._s0, self._s1, self._s2, self._sy, self._sty
-        n1 = dec * (s1 - dd * s0)
-        n2 = dec * (s2 - 2.0 * dd * s1 + dd * dd * s0)
-        nty = dec * (sty - dd * sy)
-        self._s0 = np.where(usable, dec * s0 + 1.0, s0)
-        self._s1 = np.where(usable, n1, s1)
-        self._s2 = np.where(usable, n2, s2)
-        self._sy = np.where(usable, dec * sy + bpm_c, sy)
-        self._sty = np.where(usable, nty, sty)
-        self._t_ref = np.where(usable, t, self._t_ref)
+        # (without a usable sample dd = 0, dec = 1 and w = 0: the sums stay as they are)
+        self._s0 = dec * s0 + w.sum(axis=0)
+        self._s1 = dec * (s1 - dd * s0) + wu.sum(axis=0)
+        self._s2 = dec * (s2 - 2.0 * dd * s1 + dd * dd * s0) + (wu * u).sum(axis=0)
+        self._sy = dec * sy + (w * x).sum(axis=0)
+        self._sty = dec * (sty - dd * sy) + (wu * x).sum(axis=0)
+        self._t_ref = np.where(any_u, last_u, self._t_ref)
 
         # --- level peak
-        self.peak_hr = np.where(usable, np.fmax(self.peak_hr, self.hr), self.peak_hr)
+        self.peak_hr = np.where(any_u, np.fmax(self.peak_hr, np.where(usable, y, ninf).max(axis=0)), self.peak_hr)
 
         # --- time bins
-        credit = np.where(usable & ~np.isnan(dtu), np.clip(np.nan_to_num(dtu), 0.0, art.stale_after_s), 0.0)
-        h = hr_new - self.baseline_bpm
-        vals = self._vals
-        vals[:, _IN_S] = np.where((h >= tg.low) & (h <= tg.high), credit, 0.0)
-        vals[:, _ABOVE_S] = np.where(h > tg.high, credit, 0.0)
+        credit = np.where(usable & (prev_u > ninf), np.minimum(dtu, art.stale_after_s), 0.0)
+        h = y - self.baseline_bpm
+        vals = np.empty((s_, _N_CHANNELS, n))
+        vals[:, _IN_S] = ((h >= tg.low) & (h <= tg.high)) * credit
+        vals[:, _ABOVE_S] = (h > tg.high) * credit
         vals[:, _OBS_S] = credit
         vals[:, _PRESENT_N] = present
         vals[:, _CLEAN_N] = present & (flags == 0)
         vals[:, _RR_SUMSQ] = sumsq
         vals[:, _RR_NDIFF] = ndiff
         vals[:, _RR_COVER_MS] = cover
-        self.bins.add(t, vals)
+        self.bins.add_block(t, vals)
 
         if self._baseline_est is not None:
-            self._baseline_est.add(t, bpm, usable, present, sumsq, ndiff)
+            self._baseline_est.add_block(t, bpm, usable, present, sumsq, ndiff)
 
         # --- counts, times
-        self.n_samples += present
-        self.flag_counts += (flags[:, None] & _FLAG_VALUES) != 0
-        self.t_present = np.where(present, t, self.t_present)
-        self.t_usable = np.where(usable, t, self.t_usable)
+        self.n_samples += present.sum(axis=0)
+        self.flag_counts += (((flags[None] & _FLAG_VALUES[:, None, None]) != 0).sum(axis=1)).T
+        lp = cm[-1]
+        self.t_present = np.where(lp > ninf, lp, self.t_present)
+        self.t_usable = np.where(any_u, last_u, self.t_usable)
         return flags
 
     # --- outputs -----------------------------------------------------------------------------
@@ -596,15 +648,15 @@ class FeatureState:
         o[:, Feature.HARD_MAX_MARGIN_BPM] = tg.hard_max - np.where(have, self.hr, base)
 
         win = self.bins.total(t, cfg.window_bins)
-        obs_s = win[:, _OBS_S]
+        obs_s = win[_OBS_S]
         pos = obs_s > 0
         safe = np.where(pos, obs_s, 1.0)
-        o[:, Feature.IN_WINDOW_FRAC] = np.where(pos, win[:, _IN_S] / safe, 0.0)
-        o[:, Feature.ABOVE_WINDOW_FRAC] = np.where(pos, win[:, _ABOVE_S] / safe, 0.0)
+        o[:, Feature.IN_WINDOW_FRAC] = np.where(pos, win[_IN_S] / safe, 0.0)
+        o[:, Feature.ABOVE_WINDOW_FRAC] = np.where(pos, win[_ABOVE_S] / safe, 0.0)
 
         rm = self.bins.total(t, cfg.rmssd_bins) if cfg.rmssd_bins != cfg.window_bins else win
-        valid = (rm[:, _RR_COVER_MS] >= 1000.0 * cfg.rmssd_min_s) & (rm[:, _RR_NDIFF] > 0)
-        rmssd = np.sqrt(rm[:, _RR_SUMSQ] / np.where(valid, rm[:, _RR_NDIFF], 1.0))
+        valid = (rm[_RR_COVER_MS] >= 1000.0 * cfg.rmssd_min_s) & (rm[_RR_NDIFF] > 0)
+        rmssd = np.sqrt(rm[_RR_SUMSQ] / np.where(valid, rm[_RR_NDIFF], 1.0))
         o[:, Feature.RMSSD_MS] = np.where(valid, rmssd, 0.0)
         o[:, Feature.RMSSD_VALID] = valid
         brm = self.baseline_rmssd_ms
@@ -630,8 +682,8 @@ class FeatureState:
         o[:, Feature.SINCE_CLEAN_S] = since
         o[:, Feature.STALE] = (since > cfg.artifacts.stale_after_s) | np.isnan(self.t_usable)
         q = self.bins.total(t, cfg.quality_bins) if cfg.quality_bins != cfg.window_bins else win
-        npres = q[:, _PRESENT_N]
-        o[:, Feature.CLEAN_FRAC] = np.where(npres > 0, q[:, _CLEAN_N] / np.where(npres > 0, npres, 1.0), 0.0)
+        npres = q[_PRESENT_N]
+        o[:, Feature.CLEAN_FRAC] = np.where(npres > 0, q[_CLEAN_N] / np.where(npres > 0, npres, 1.0), 0.0)
         o[:, Feature.BASELINE_KNOWN] = self.baseline_known
         if scaled:
             o /= FEATURE_SCALES
