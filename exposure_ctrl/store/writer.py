@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import datetime as _dt
 import itertools
 import json
@@ -27,6 +28,7 @@ import logging
 import math
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -169,6 +171,8 @@ class SessionWriter:
         self.n_commits = 0
         self.n_rows = 0
         self.n_dropped = 0
+        self.commit_durations_s: collections.deque[float] = collections.deque(maxlen=4096)
+        """Wall time of the most recent commits (for benchmarks and health displays)."""
         self._thread = threading.Thread(
             target=self._run, name=f"store-writer-{self.session_id}", daemon=True
         )
@@ -546,7 +550,9 @@ class SessionWriter:
         rows = [(k, p) for k, p in ops if k != _FLUSH]
         try:
             if rows:
+                t0 = time.perf_counter()
                 self._write(conn, rows)
+                self.commit_durations_s.append(time.perf_counter() - t0)
                 self.n_commits += 1
                 self.n_rows += len(rows)
             self._error = None
