@@ -13,7 +13,8 @@ Rules, in order (the first that applies decides):
      escalation over the ceiling          command goes safe (``THERAPIST``)
  2   therapist escalation while over      hold (``THERAPIST_REFUSED_OVER_CEILING``)
      the ceiling or the hard maximum
- 3   panic event                          safe state, latched (``PANIC_SAFE``)
+ 3   panic event; headset taken off       safe state, latched (``PANIC_SAFE``;
+                                          ``REMOVED_SAFE``)
  4   heart rate ≥ hard maximum            safe state, latched (``HARD_MAX_SAFE``)
  5   blind ≥ ``blind_safe_after_s``       safe state, latched (``BLIND_SAFE``)
  6   headset lost ≥ ``blind_safe_after_s`` safe state, latched (``HEADSET_LOST_SAFE``)
@@ -90,6 +91,7 @@ class Reason(enum.IntEnum):
     OVER_CEILING_NO_ESCALATION = 11
     ILLEGAL_ACTION = 12
     MIN_DWELL = 13
+    REMOVED_SAFE = 14
 
     @property
     def code(self) -> str:
@@ -122,6 +124,7 @@ _REASON_TEXT = {
     Reason.OVER_CEILING_NO_ESCALATION: "over the ceiling: no escalation",
     Reason.ILLEGAL_ACTION: "impossible move: holding",
     Reason.MIN_DWELL: "too soon after the last change: holding",
+    Reason.REMOVED_SAFE: "the patient took the headset off: safe scene",
 }
 
 
@@ -163,6 +166,7 @@ class SafetyInputs:
         panic: the patient pressed stop since the last decision.
         since_change_s: seconds since the last scene change.
         positions: level index of every parameter, shape (N, K).
+        removed: the patient took the headset off (None: never).
     """
 
     hr_bpm: np.ndarray
@@ -172,6 +176,7 @@ class SafetyInputs:
     panic: np.ndarray
     since_change_s: np.ndarray
     positions: np.ndarray
+    removed: np.ndarray | None = None
 
     @classmethod
     def single(
@@ -184,6 +189,7 @@ class SafetyInputs:
         since_change_s: float,
         headset_lost_s: float = 0.0,
         panic: bool = False,
+        removed: bool = False,
     ) -> "SafetyInputs":
         """Inputs for one patient (the live controller)."""
         return cls(
@@ -194,6 +200,7 @@ class SafetyInputs:
             panic=np.array([panic], dtype=bool),
             since_change_s=np.array([since_change_s], dtype=float),
             positions=np.asarray(positions, dtype=np.int64).reshape(1, -1),
+            removed=np.array([removed], dtype=bool),
         )
 
 
@@ -288,6 +295,9 @@ def shield_step(
     lost_s = np.asarray(inputs.headset_lost_s, dtype=float)
     panic = np.asarray(inputs.panic, dtype=bool)
     since = np.asarray(inputs.since_change_s, dtype=float)
+    removed = (
+        np.zeros(n, dtype=bool) if inputs.removed is None else np.asarray(inputs.removed, dtype=bool)
+    )
 
     blind = ~(blind_s < cfg.stale_after_s)  # NaN/inf → blind
     lost = lost_s > 0
@@ -330,6 +340,7 @@ def shield_step(
     # 3-6: go safe and latch.
     for cond, r in (
         (panic, Reason.PANIC_SAFE),
+        (removed, Reason.REMOVED_SAFE),
         (over_hard, Reason.HARD_MAX_SAFE),
         (blind_s >= cfg.blind_safe_after_s, Reason.BLIND_SAFE),
         (lost_s >= cfg.blind_safe_after_s, Reason.HEADSET_LOST_SAFE),

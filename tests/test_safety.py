@@ -84,6 +84,7 @@ def test_therapist_safe_goes_safe_and_latches_until_resume():
     "kw, reason",
     [
         (dict(panic=True), Reason.PANIC_SAFE),
+        (dict(removed=True), Reason.REMOVED_SAFE),
         (dict(hr_bpm=160.0), Reason.HARD_MAX_SAFE),
         (dict(blind_s=20.0), Reason.BLIND_SAFE),
         (dict(blind_s=float("inf")), Reason.BLIND_SAFE),
