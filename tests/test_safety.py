@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -180,6 +182,7 @@ def batch(draw):
         blind_s=arr(st.floats(0, 60) | floats),
         headset_lost_s=arr(st.sampled_from([0.0, 0.0, 1.0, 25.0])),
         panic=np.array([draw(st.booleans()) for _ in range(N)]),
+        removed=np.array([draw(st.booleans()) for _ in range(N)]),
         since_change_s=arr(st.floats(0, 200)),
         positions=pos,
     )
@@ -202,7 +205,9 @@ def test_no_policy_output_escalates_over_the_ceiling_blind_lost_or_latched(b):
         over = inp.hr_above_baseline_bpm > CFG.ceiling_bpm
         over_hard = inp.hr_bpm >= CFG.hard_max_bpm
     blind = ~(inp.blind_s < CFG.stale_after_s)
-    assert not np.any(esc & (over | over_hard | blind | (inp.headset_lost_s > 0) | state.latched | inp.panic))
+    assert not np.any(
+        esc & (over | over_hard | blind | (inp.headset_lost_s > 0) | state.latched | inp.panic | inp.removed)
+    )
     # Every executed action is legal where it is, and a safe verdict carries no move.
     mask = SC.action_mask(inp.positions)
     assert np.all(mask[np.arange(N), v.action])
@@ -217,7 +222,12 @@ def test_batch_equals_single_runs(b):
     inp, proposed, state = b
     v, s = shield_step(CFG, SC, state, inp, proposed, 5.0)
     for i in range(N):
-        one = SafetyInputs(*(np.asarray(getattr(inp, f.name))[i : i + 1] for f in __import__("dataclasses").fields(inp)))
+        one = SafetyInputs(
+            *(
+                None if getattr(inp, f.name) is None else np.asarray(getattr(inp, f.name))[i : i + 1]
+                for f in dataclasses.fields(inp)
+            )
+        )
         st1 = ShieldState(state.above_ceiling_s[i : i + 1], state.latched[i : i + 1], state.latch_reason[i : i + 1])
         v1, s1 = shield_step(CFG, SC, st1, one, proposed[i : i + 1], 5.0)
         assert (v1.action[0], v1.go_safe[0], v1.reason[0]) == (v.action[i], v.go_safe[i], v.reason[i])
