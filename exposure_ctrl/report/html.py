@@ -379,14 +379,23 @@ def render_review(inp: ReviewInput) -> str:
              "–" if v.get("sd") is None else f"{v['sd']:.2f}"]
             for pid, v in last.estimates.items()
         ]
+        lines = last.detail.get("sensitivities") if isinstance(last.detail, dict) else None
+        lines_html = (
+            '<ul id="sensitivity-lines">'
+            + "".join(f"<li>{_e(x)}</li>" for x in lines)
+            + "</ul>"
+            if isinstance(lines, list) and lines
+            else ""
+        )
         sens_html = (
-            f'<figure id="fig-sensitivity">{sens_svg}<figcaption>How much one level step of '
-            "each parameter raised this patient's heart rate, as the controller's response model "
-            f"estimated it (latest estimate at {fmt_clock(last.t)}; bars show ± one standard "
-            "deviation). Wide bars mean the model is unsure. Heart rate and reported fear agree "
-            "only loosely; read these next to the SUDS ratings.</figcaption></figure>"
-            + _table(["parameter", "bpm per step", "sd"], sens_rows, id="sensitivity-table",
-                     num=(1, 2))
+            f'<figure id="fig-sensitivity">{sens_svg}<figcaption>How much each parameter raised '
+            "this patient's heart rate, as the controller's response model estimated it "
+            f"({_e(last.unit)}; latest estimate at {fmt_clock(last.t)}; bars show ± one "
+            "standard deviation). Wide bars mean the model is unsure. Heart rate and reported "
+            "fear agree only loosely; read these next to the SUDS ratings.</figcaption></figure>"
+            + _table(["parameter", f"mean ({last.unit})", "sd"], sens_rows,
+                     id="sensitivity-table", num=(1, 2))
+            + lines_html
         )
     else:
         sens_html = '<p class="muted" id="sensitivity-none">No response-model estimates recorded.</p>'

@@ -342,7 +342,7 @@ def sensitivity_svg(sc: Scenario, estimates: Sequence[ModelEstimate]) -> str | N
     ax.set_yticklabels([titles.get(i, i) for i in ids])
     ax.invert_yaxis()
     ax.axvline(0, color="#444444", lw=0.8)
-    ax.set_xlabel("bpm per level step (mean ± sd), latest estimate")
+    ax.set_xlabel(f"{estimates[-1].unit} (mean ± sd), latest estimate")
     ax2 = fig.add_subplot(1, 2, 2)
     if len(estimates) > 1:
         ts = np.array([e.t for e in estimates]) / 60
@@ -351,7 +351,7 @@ def sensitivity_svg(sc: Scenario, estimates: Sequence[ModelEstimate]) -> str | N
             (ln,) = ax2.plot(ts, m, lw=1.2, label=titles.get(pid, pid))
             ln.set_gid(f"sensitivity-{pid}")
         ax2.set_xlabel("session time (minutes)")
-        ax2.set_ylabel("bpm per level step")
+        ax2.set_ylabel(estimates[-1].unit)
         ax2.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         ax2.set_axis_off()

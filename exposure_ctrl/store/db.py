@@ -107,6 +107,14 @@ def _dt_or_none(text: str | None) -> _dt.datetime | None:
     return None if text is None else _dt.datetime.fromisoformat(text)
 
 
+def _estimate(t: float, doc: dict[str, Any]) -> ModelEstimate:
+    if "parameters" not in doc:  # a bare {parameter: {...}} mapping
+        return ModelEstimate(t=t, estimates=doc)
+    return ModelEstimate(
+        t=t, estimates=doc["parameters"], unit=doc.get("unit", "bpm"), detail=doc.get("detail", {})
+    )
+
+
 class Store:
     """An open session store. Use :meth:`open`; close with ``close()`` or ``with``."""
 
@@ -476,7 +484,7 @@ class Store:
                 )
             ],
             estimates=[
-                ModelEstimate(t=r[0], estimates=json.loads(r[1]))
+                _estimate(r[0], json.loads(r[1]))
                 for r in q(
                     "SELECT t, estimates_json FROM model_estimates WHERE session_id = ? "
                     "ORDER BY t, rowid",

@@ -307,10 +307,13 @@ class Note:
 
 @dataclasses.dataclass(frozen=True)
 class ModelEstimate:
-    """Per-parameter sensitivity: ``{parameter id: {"mean": bpm per level, "sd": ...}}``."""
+    """Per-parameter sensitivity ``{parameter id: {"mean": m, "sd": s}}`` in ``unit``, and any
+    ``detail`` the response model gave."""
 
     t: float
     estimates: dict[str, dict[str, float]]
+    unit: str = "bpm"
+    detail: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

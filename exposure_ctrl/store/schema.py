@@ -161,7 +161,7 @@ CREATE INDEX notes_session ON notes(session_id, t);
 CREATE TABLE model_estimates (
     session_id     INTEGER NOT NULL REFERENCES sessions(id),
     t              REAL NOT NULL,
-    estimates_json TEXT NOT NULL             -- {parameter: {"mean": .., "sd": ..}}
+    estimates_json TEXT NOT NULL             -- {"unit", "parameters": {id: {"mean", "sd"}}, "detail"}
 );
 CREATE INDEX model_estimates_session ON model_estimates(session_id, t);
 

@@ -206,9 +206,14 @@ def write_synthetic_session(
             if t_exp < t < t_rec and int(t) % 120 == 0 and float(t).is_integer():
                 w.suds(t, int(np.clip(25 + arousal * 2.5 + rng.normal(0, 5), 0, 100)),
                        "headset" if int(t) % 240 == 0 else "therapist", "therapist")
-                w.model_estimate(t, {p.id: {"mean": float(abs(rng.normal(3.0 * p.weight, 1.0))),
-                                            "sd": float(2.0 / (1 + (t - t_exp) / 300))}
-                                     for p in sc.parameters})
+                w.model_estimate(
+                    t,
+                    {p.id: {"mean": float(abs(rng.normal(8.0 * p.weight, 2.0))),
+                            "sd": float(6.0 / (1 + (t - t_exp) / 300))}
+                     for p in sc.parameters},
+                    detail={"sensitivities": [f"{p.title or p.id}: synthetic"
+                                              for p in sc.parameters[:2]]},
+                )
             if abs(t - (t_exp + 0.5 * plan.exposure_s)) < plan.sample_period_s / 2:
                 w.note(t, "Patient reports the spider 'looks less real' now.", "therapist")
                 w.command(t, "therapist", "hold", {"seconds": 30}, "ok")

@@ -54,6 +54,7 @@ __all__ = ["SessionWriter", "DEFAULT_COMMIT_INTERVAL_S"]
 log = logging.getLogger(__name__)
 
 DEFAULT_COMMIT_INTERVAL_S = 0.25
+DEFAULT_SENSITIVITY_UNIT = "bpm, least to most feared level"
 _MAX_COMMIT_INTERVAL_S = 1.0
 
 _SQL: dict[str, str] = {
@@ -408,11 +409,22 @@ class SessionWriter:
             raise ValueError("a note needs an author")
         self._put("note", (self.session_id, self.t(t), str(text), str(author)))
 
-    def model_estimate(self, t: float, estimates: Mapping[str, Any]) -> None:
-        """Response-model estimates: ``{parameter: {"mean": m, "sd": s}}`` or
-        ``{parameter: (m, s)}`` (sensitivity, bpm above baseline per level step)."""
+    def model_estimate(
+        self,
+        t: float,
+        sensitivities: Mapping[str, Any],
+        *,
+        unit: str = DEFAULT_SENSITIVITY_UNIT,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The response model's estimate of how much each parameter moves this patient's
+        heart rate: ``{parameter: {"mean": m, "sd": s}}`` or ``{parameter: (m, s)}``, in
+        ``unit`` (default: bpm added by the parameter's whole range, least to most feared
+        level, as ``arousal.ResponseModel.sensitivity_arrays`` gives it). ``detail`` keeps
+        anything else worth keeping (e.g. ``ResponseModel.record()``); a ``"sensitivities"``
+        list of readable lines in it is shown in the report."""
         out: dict[str, dict[str, float]] = {}
-        for pid, v in estimates.items():
+        for pid, v in sensitivities.items():
             if isinstance(v, Mapping):
                 mean, sd = v["mean"], v.get("sd", float("nan"))
             else:
@@ -422,7 +434,8 @@ class SessionWriter:
                 "mean": _finite(f"{pid} mean", mean),
                 "sd": sd_f if math.isfinite(sd_f) else None,  # type: ignore[dict-item]
             }
-        self._put("estimate", (self.session_id, self.t(t), _json(out)))
+        doc = {"unit": str(unit), "parameters": out, "detail": dict(detail or {})}
+        self._put("estimate", (self.session_id, self.t(t), _json(doc)))
 
     def phase(self, t: float, phase: Phase | str, reason: str | None = None) -> None:
         """The session entered ``phase``."""

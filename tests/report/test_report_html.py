@@ -42,7 +42,7 @@ def test_the_report_is_self_contained_and_complete(demo: tuple[Store, int]) -> N
                     'id="trigger-policy"', 'id="trigger-shield"', 'id="trigger-therapist"',
                     'id="fig-sensitivity"', 'id="levels-table"', 'id="changes-table"',
                     'id="shield-table"', 'id="gaps-table"', 'id="suds-table"',
-                    'id="notes-table"', 'id="provenance-table"'):
+                    'id="notes-table"', 'id="provenance-table"', 'id="sensitivity-lines"'):
         assert element in html, element
     for p in inp.scenario.parameters:
         assert f'id="param-{p.id}"' in html

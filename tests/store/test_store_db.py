@@ -110,7 +110,8 @@ def test_every_record_kind_round_trips(store: Store, spider: Scenario) -> None:
         w.gap_start(origin + 13, "headset", "lost")  # never ended: stays open
         w.suds(origin + 10, 55, "headset")
         w.note(origin + 11, "calm; 'it is only a picture'", "therapist-1")
-        w.model_estimate(origin + 12, {"size": {"mean": 4.0, "sd": 1.5}, "jar": (6.0, 2.0)})
+        w.model_estimate(origin + 12, {"size": {"mean": 4.0, "sd": 1.5}, "jar": (6.0, 2.0)},
+                         detail={"hr_updates": 12})
         w.command(origin + 13, "therapist-1", "hold", {"seconds": 30}, "ok")
         w.end(origin + 20, "therapist_ended", "patient tired")
     assert d2 == d + 1
@@ -156,6 +157,8 @@ def test_every_record_kind_round_trips(store: Store, spider: Scenario) -> None:
     assert (open_.kind, open_.end_t) == ("headset", None)
     assert (rec.suds[0].value, rec.suds[0].source) == (55, "headset")
     assert rec.notes[0].text == "calm; 'it is only a picture'"
+    assert rec.estimates[0].detail == {"hr_updates": 12}
+    assert rec.estimates[0].unit == "bpm, least to most feared level"
     assert rec.estimates[0].estimates == {"size": {"mean": 4.0, "sd": 1.5},
                                           "jar": {"mean": 6.0, "sd": 2.0}}
     assert rec.commands[0].args == {"seconds": 30}
