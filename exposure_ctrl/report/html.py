@@ -20,7 +20,6 @@ from exposure_ctrl.report.analysis import (
     HeartSeries,
     SessionStats,
     heart_series,
-    level_timeline,
     session_stats,
 )
 from exposure_ctrl.report.plots import (
@@ -304,7 +303,6 @@ def render_review(inp: ReviewInput) -> str:
     ]
 
     # scene changes
-    shown, changes = level_timeline(rec)
     prev = None
     change_rows = []
     for c in sorted(rec.scene_changes, key=lambda c: c.seq):

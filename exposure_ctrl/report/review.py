@@ -13,12 +13,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from exposure_ctrl.clock import utc_now
-from exposure_ctrl.errors import ScenarioError
+from exposure_ctrl.errors import ScenarioError, StoreError
 from exposure_ctrl.report.analysis import session_stats
 from exposure_ctrl.report.html import ProgressRow, ReviewInput, render_progress, render_review
 from exposure_ctrl.scenario import Scenario, load_scenario, resolve_scenario
 from exposure_ctrl.store import SessionInfo, Store, write_private_text
-from exposure_ctrl.errors import StoreError
 
 __all__ = [
     "session_scenario",

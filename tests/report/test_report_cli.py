@@ -8,13 +8,13 @@ import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from exposure_ctrl.cli import cli
 from exposure_ctrl.store import Store
 
 
-def _run(*args: str) -> "object":
+def _run(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 

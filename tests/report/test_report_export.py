@@ -36,7 +36,7 @@ def test_csv_has_one_row_per_record_in_time_order(demo: tuple[Store, int]) -> No
     store, sid = demo
     rec = store.load_session(sid)
     text = render_csv(rec)
-    assert f"# patient: P-0001" in text
+    assert "# patient: P-0001" in text
     rows = _csv_rows(text)
     assert len(rows) == sum(len(getattr(rec, t)) for t in _TABLES)
     kinds = {r["record"] for r in rows}
