@@ -64,12 +64,14 @@ class TimeBins:
             self.sums[slot, :, cols] = cur
             self.index[slot, cols] = b
 
-    def total(self, t: np.ndarray | float, k: int | None = None) -> np.ndarray:
-        """Channel sums over the last ``k`` bins (default all) at time ``t``: (channels, N)."""
+    def total(
+        self, t: np.ndarray | float, k: int | None = None, channels: slice = slice(None)
+    ) -> np.ndarray:
+        """Sums of ``channels`` over the last ``k`` bins (default all) at time ``t``: (channels, N)."""
         k = self.n_bins if k is None else min(int(k), self.n_bins)
         now = self.bin_of(t)
-        live = (self.index > now - k) & (self.index <= now)
-        return (self.sums * live[:, None, :]).sum(axis=0)
+        live = ((self.index > now - k) & (self.index <= now)).astype(np.float64)
+        return np.einsum("bcn,bn->cn", self.sums[:, channels], live)
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         """Forget everything (for the patients in ``mask``)."""

@@ -138,6 +138,8 @@ FEATURE_SCALES: np.ndarray = np.array(
 # channels of the time bins
 _IN_S, _ABOVE_S, _OBS_S, _PRESENT_N, _CLEAN_N, _RR_SUMSQ, _RR_NDIFF, _RR_COVER_MS = range(8)
 _N_CHANNELS = 8
+_WINDOW_CHANNELS = slice(_IN_S, _OBS_S + 1)
+_MINUTE_CHANNELS = slice(_PRESENT_N, _RR_COVER_MS + 1)
 _FLAG_VALUES = np.array([int(f) for f in FLAG_ORDER], dtype=np.int64)
 
 
@@ -647,16 +649,18 @@ class FeatureState:
         o[:, Feature.CEILING_MARGIN_BPM] = tg.ceiling - hr_above
         o[:, Feature.HARD_MAX_MARGIN_BPM] = tg.hard_max - np.where(have, self.hr, base)
 
-        win = self.bins.total(t, cfg.window_bins)
+        win = self.bins.total(t, cfg.window_bins, _WINDOW_CHANNELS)
         obs_s = win[_OBS_S]
         pos = obs_s > 0
         safe = np.where(pos, obs_s, 1.0)
         o[:, Feature.IN_WINDOW_FRAC] = np.where(pos, win[_IN_S] / safe, 0.0)
         o[:, Feature.ABOVE_WINDOW_FRAC] = np.where(pos, win[_ABOVE_S] / safe, 0.0)
 
-        rm = self.bins.total(t, cfg.rmssd_bins) if cfg.rmssd_bins != cfg.window_bins else win
-        valid = (rm[_RR_COVER_MS] >= 1000.0 * cfg.rmssd_min_s) & (rm[_RR_NDIFF] > 0)
-        rmssd = np.sqrt(rm[_RR_SUMSQ] / np.where(valid, rm[_RR_NDIFF], 1.0))
+        minute = self.bins.total(t, cfg.rmssd_bins, _MINUTE_CHANNELS)
+        p0 = _PRESENT_N  # minute[c - p0] is channel c
+        cover, ndiff, sumsq = minute[_RR_COVER_MS - p0], minute[_RR_NDIFF - p0], minute[_RR_SUMSQ - p0]
+        valid = (cover >= 1000.0 * cfg.rmssd_min_s) & (ndiff > 0)
+        rmssd = np.sqrt(sumsq / np.where(valid, ndiff, 1.0))
         o[:, Feature.RMSSD_MS] = np.where(valid, rmssd, 0.0)
         o[:, Feature.RMSSD_VALID] = valid
         brm = self.baseline_rmssd_ms
@@ -681,9 +685,9 @@ class FeatureState:
         since = t - np.where(np.isnan(self.t_usable), t0, self.t_usable)
         o[:, Feature.SINCE_CLEAN_S] = since
         o[:, Feature.STALE] = (since > cfg.artifacts.stale_after_s) | np.isnan(self.t_usable)
-        q = self.bins.total(t, cfg.quality_bins) if cfg.quality_bins != cfg.window_bins else win
-        npres = q[_PRESENT_N]
-        o[:, Feature.CLEAN_FRAC] = np.where(npres > 0, q[_CLEAN_N] / np.where(npres > 0, npres, 1.0), 0.0)
+        q = minute if cfg.quality_bins == cfg.rmssd_bins else self.bins.total(t, cfg.quality_bins, _MINUTE_CHANNELS)
+        npres = q[_PRESENT_N - p0]
+        o[:, Feature.CLEAN_FRAC] = np.where(npres > 0, q[_CLEAN_N - p0] / np.where(npres > 0, npres, 1.0), 0.0)
         o[:, Feature.BASELINE_KNOWN] = self.baseline_known
         if scaled:
             o /= FEATURE_SCALES

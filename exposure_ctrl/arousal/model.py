@@ -117,21 +117,42 @@ class ResponseModel:
         scale = float(tg.ceiling_bpm) if scale is None else float(scale)
         self._build_design(scale)
         p = self.n_coef
-        self.mean = np.broadcast_to(self.prior_mean, (self.n, p)).copy()
-        self.cov = np.broadcast_to(np.diag(self.prior_sd**2), (self.n, p, p)).copy()
+        n = self.n
+        # patients on the last axis: numpy's elementwise loops then run over N
+        self._m = np.repeat(self.prior_mean[:, None], n, axis=1)  # (P, N)
+        self._c = np.repeat(np.diag(self.prior_sd**2)[:, :, None], n, axis=2)  # (P, P, N)
+        self._buf = np.empty((p, p, n))
         q = np.full(p, cfg.drift_bpm_per_sqrt_min**2 / 60.0)
         q[0] = cfg.intercept_drift_bpm_per_sqrt_min**2 / 60.0
-        self._q_per_s = np.diag(q)
+        self._q_per_s = q[:, None]
         if positions is None:
             positions = scenario.positions(scenario.safe_state)
-        self.positions = np.broadcast_to(np.asarray(positions, dtype=np.int64), (self.n, scenario.n_parameters)).copy()
-        self.phi_now = self.design(self.positions)
-        self.z = self.phi_now.copy()
-        self.t = np.full(self.n, np.nan)
-        self.n_hr_updates = np.zeros(self.n, dtype=np.int64)
-        self.n_suds_updates = np.zeros(self.n, dtype=np.int64)
-        self.n_gated = np.zeros(self.n, dtype=np.int64)
+        self.positions = np.broadcast_to(
+            np.asarray(positions, dtype=np.int64), (n, scenario.n_parameters)
+        ).copy()
+        self._phi = self.design(self.positions).T.copy()  # (P, N)
+        self._z = self._phi.copy()
+        self.t = np.full(n, np.nan)
+        self.n_hr_updates = np.zeros(n, dtype=np.int64)
+        self.n_suds_updates = np.zeros(n, dtype=np.int64)
+        self.n_gated = np.zeros(n, dtype=np.int64)
         self._actions = np.arange(scenario.n_actions)
+        self._cols = np.arange(n)
+
+    @property
+    def mean(self) -> np.ndarray:
+        """Posterior mean of the coefficients, (N, P) (a view)."""
+        return self._m.T
+
+    @property
+    def cov(self) -> np.ndarray:
+        """Posterior covariance of the coefficients, (N, P, P) (a view)."""
+        return self._c.transpose(2, 0, 1)
+
+    @property
+    def z(self) -> np.ndarray:
+        """The lagged design vector, (N, P) (a view)."""
+        return self._z.T
 
     # --- design --------------------------------------------------------------------------
 
@@ -217,6 +238,16 @@ class ResponseModel:
             for j, v in c.items():
                 con[i, j] = v
         self._contrast = con  # (K, P): phi(most feared level) - phi(least) of one parameter
+        self._sens_sparse = _sparse_rows(con)
+        # change of phi when parameter k moves one level up (dir 0) or down (dir 1) from level l
+        steps = np.zeros((k, lmax, 2, p))
+        for i in range(k):
+            nl = int(sc.n_levels[i])
+            for lvl in range(nl):
+                for d, to in ((0, lvl + 1), (1, lvl - 1)):
+                    if 0 <= to < nl:
+                        steps[i, lvl, d] = tab[i * lmax + to] - tab[i * lmax + lvl]
+        self._step_sparse = _sparse_rows(steps.reshape(k * lmax * 2, p))
 
     def design(self, positions: np.ndarray) -> np.ndarray:
         """Design vectors of states: positions (..., K) → (..., P)."""
@@ -232,9 +263,11 @@ class ResponseModel:
         dt = np.where(known, t - np.where(known, self.t, 0.0), 0.0)
         if np.any(dt < 0):
             raise ValueError("the response model's time cannot go backwards")
-        e = np.exp(-dt / self.config.lag_s)[:, None]
-        self.z = self.phi_now + (self.z - self.phi_now) * e
-        self.cov = self.cov + self._q_per_s * dt[:, None, None]
+        e = np.exp(-dt / self.config.lag_s)
+        self._z = self._phi + (self._z - self._phi) * e
+        p = self.n_coef
+        diag = self._c.reshape(p * p, self.n)[:: p + 1]  # a view of the diagonal, (P, N)
+        diag += self._q_per_s * dt
         self.t = t.copy()
 
     def set_scene(
@@ -244,9 +277,13 @@ class ResponseModel:
         t = np.broadcast_to(np.asarray(t, dtype=np.float64), (self.n,))
         self._advance(t)
         pos = np.broadcast_to(np.asarray(positions, dtype=np.int64), self.positions.shape)
-        m = np.ones(self.n, dtype=bool) if mask is None else np.broadcast_to(np.asarray(mask, bool), (self.n,))
-        self.positions = np.where(m[:, None], pos, self.positions)
-        self.phi_now = np.where(m[:, None], self.design(pos), self.phi_now)
+        if mask is None:
+            self.positions = pos.copy()
+            self._phi = self.design(pos).T.copy()
+        else:
+            m = np.broadcast_to(np.asarray(mask, bool), (self.n,))
+            self.positions = np.where(m[:, None], pos, self.positions)
+            self._phi = np.where(m[None, :], self.design(pos).T, self._phi)
 
     def observe_hr(self, t: float | np.ndarray, hr_above_bpm: np.ndarray, valid: np.ndarray | None = None) -> None:
         """Learn from the smoothed heart rate above baseline at ``t`` (N,), where ``valid``."""
@@ -254,8 +291,7 @@ class ResponseModel:
 
     def observe_suds(self, t: float | np.ndarray, suds: np.ndarray, valid: np.ndarray | None = None) -> None:
         """Learn from SUDS ratings (0..100) at ``t`` (N,), where ``valid``."""
-        y = self._suds_a + (np.asarray(suds, dtype=np.float64) - self._suds_lo) * self._suds_b
-        self._kalman(t, y, valid, self.config.suds_noise_bpm, self.n_suds_updates)
+        self._kalman(t, self.suds_to_bpm(suds), valid, self.config.suds_noise_bpm, self.n_suds_updates)
 
     def suds_to_bpm(self, suds: np.ndarray | float) -> np.ndarray:
         """The arousal (bpm above baseline) a SUDS rating stands for in this model."""
@@ -272,19 +308,20 @@ class ResponseModel:
             ok &= np.broadcast_to(np.asarray(valid, bool), (self.n,))
         if not ok.any():
             return
-        z = self.z
-        pz = np.einsum("npq,nq->np", self.cov, z)
-        s = np.einsum("np,np->n", z, pz) + noise * noise
-        innov = np.where(ok, y - np.einsum("np,np->n", z, self.mean), 0.0)
+        z = self._z
+        pz = np.einsum("pqn,qn->pn", self._c, z)
+        s = (z * pz).sum(axis=0) + noise * noise
+        innov = np.where(ok, y - (z * self._m).sum(axis=0), 0.0)
         gate = np.abs(innov) <= self.config.gate_sigma * np.sqrt(s)
         use = ok & gate
         self.n_gated += ok & ~gate
         counter += use
-        gain = pz / s[:, None]
-        self.mean = self.mean + np.where(use[:, None], gain * innov[:, None], 0.0)
-        upd = self.cov - gain[:, :, None] * pz[:, None, :]
-        upd = 0.5 * (upd + upd.transpose(0, 2, 1))
-        self.cov = np.where(use[:, None, None], upd, self.cov)
+        w = use / s  # 0 where not used
+        self._m += pz * (innov * w)
+        buf = self._buf
+        np.multiply(pz[:, None, :], pz[None, :, :], out=buf)  # exactly symmetric
+        buf *= w
+        self._c -= buf
 
     # --- outputs -------------------------------------------------------------------------
 
@@ -294,21 +331,69 @@ class ResponseModel:
         phi = self.design(positions)
         shape = phi.shape
         flat = phi.reshape(self.n, -1, self.n_coef)
-        mean = np.einsum("nap,np->na", flat, self.mean)
-        cp = flat @ self.cov  # (N, A, P)
-        var = np.einsum("nap,nap->na", cp, flat)
+        mean = np.einsum("nap,pn->na", flat, self._m)
+        cp = np.einsum("nap,pqn->naq", flat, self._c)
+        var = np.einsum("naq,naq->na", cp, flat)
         return mean.reshape(shape[:-1]), np.sqrt(np.maximum(var, 0.0)).reshape(shape[:-1])
 
     def predict_now(self) -> tuple[np.ndarray, np.ndarray]:
         """The lagged prediction of the current arousal (what the heart rate should read now)."""
-        mean = np.einsum("np,np->n", self.z, self.mean)
-        var = np.einsum("np,npq,nq->n", self.z, self.cov, self.z)
-        return mean, np.sqrt(np.maximum(var, 0.0))
+        z = self._z
+        pz = np.einsum("pqn,qn->pn", self._c, z)
+        return (z * self._m).sum(axis=0), np.sqrt(np.maximum((z * pz).sum(axis=0), 0.0))
 
     def next_positions(self) -> np.ndarray:
         """Positions after every action from the current scene: (N, 1 + 2K, K); illegal = hold."""
         pos = self.positions[:, None, :]
-        return self.scenario.apply_action(np.broadcast_to(pos, (self.n, len(self._actions), pos.shape[-1])), self._actions[None, :])
+        na = len(self._actions)
+        return self.scenario.apply_action(np.broadcast_to(pos, (self.n, na, pos.shape[-1])), self._actions[None, :])
+
+    def predict_next(self) -> tuple[np.ndarray, np.ndarray]:
+        """Steady-state prediction of the state after every action (N, 1 + 2K): mean and sd.
+        Illegal actions give the current state (as ``apply_action`` holds them)."""
+        phi = self._phi
+        m, c = self._m, self._c
+        pphi = np.einsum("pqn,qn->pn", c, phi)
+        base_mean = (m * phi).sum(axis=0)
+        base_var = (phi * pphi).sum(axis=0)
+        k = self.scenario.n_parameters
+        a_param = np.repeat(np.arange(k), 2)  # action 1 + 2k + d → parameter k, direction d
+        a_dir = np.tile([0, 1], k)
+        level = self.positions.T[a_param]  # (2K, N)
+        row = (a_param[:, None] * self._lmax + level) * 2 + a_dir[:, None]
+        mean_d, var_d = self._sparse_quadratic(self._step_sparse, row, m, c, pphi)
+        mean = np.empty((self.n, 1 + 2 * k))
+        var = np.empty((self.n, 1 + 2 * k))
+        mean[:, 0] = base_mean
+        var[:, 0] = base_var
+        mean[:, 1:] = (base_mean + mean_d).T
+        var[:, 1:] = (base_var + var_d).T
+        return mean, np.sqrt(np.maximum(var, 0.0))
+
+    def _sparse_quadratic(
+        self,
+        sparse: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        row: np.ndarray,
+        m: np.ndarray,
+        c: np.ndarray,
+        pphi: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For vectors d with at most two non-zeros (rows of a sparse table, ``row`` (A, N)):
+        ``d . m`` and ``2 d . pphi + d' C d`` (or ``d' C d`` without ``pphi``), each (A, N)."""
+        i1t, v1t, i2t, v2t = sparse
+        i1, v1, i2, v2 = i1t[row], v1t[row], i2t[row], v2t[row]
+        n, p = self.n, self.n_coef
+        cols = self._cols
+        f1 = i1 * n + cols  # flat indices into (P, N) arrays
+        f2 = i2 * n + cols
+        mean = v1 * np.take(m, f1) + v2 * np.take(m, f2)
+        cf = c.reshape(-1)
+        var = v1 * v1 * np.take(cf, i1 * (p * n) + f1)
+        var += 2.0 * v1 * v2 * np.take(cf, i1 * (p * n) + f2)
+        var += v2 * v2 * np.take(cf, i2 * (p * n) + f2)
+        if pphi is not None:
+            var += 2.0 * (v1 * np.take(pphi, f1) + v2 * np.take(pphi, f2))
+        return mean, var
 
     def closest_action(
         self, target_bpm: np.ndarray | float, *, include_hold: bool = True
@@ -317,7 +402,7 @@ class ResponseModel:
 
         Returns ``(action, mean, sd)``, each (N,).
         """
-        mean, sd = self.predict(self.next_positions())
+        mean, sd = self.predict_next()
         mask = self.scenario.action_mask(self.positions)
         if not include_hold:
             mask = mask.copy()
@@ -331,14 +416,15 @@ class ResponseModel:
     def sensitivity_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Per parameter: the arousal its whole range adds (least → most feared level, others
         fixed): mean and sd, each (N, K)."""
-        c = self._contrast
-        mean = self.mean @ c.T
-        var = np.einsum("kp,npq,kq->nk", c, self.cov, c)
-        return mean, np.sqrt(np.maximum(var, 0.0))
+        k = self.scenario.n_parameters
+        row = np.broadcast_to(np.arange(k)[:, None], (k, self.n))
+        mean, var = self._sparse_quadratic(self._sens_sparse, row, self._m, self._c, None)
+        return mean.T, np.sqrt(np.maximum(var, 0.0)).T
 
     def coef_sd(self) -> np.ndarray:
         """Standard deviation of every coefficient, (N, P)."""
-        return np.sqrt(np.maximum(np.diagonal(self.cov, axis1=1, axis2=2), 0.0))
+        p = self.n_coef
+        return np.sqrt(np.maximum(self._c.reshape(p * p, self.n)[:: p + 1], 0.0)).T
 
     def sensitivities(self, i: int = 0) -> list[Sensitivity]:
         """Readable coefficients of patient ``i`` (intercept excluded)."""
@@ -389,7 +475,7 @@ class ResponseModel:
         o = np.empty((self.n, self.observation_size)) if out is None else out
         o[:, 0], o[:, 1] = self.predict_now()
         na = self.scenario.n_actions
-        mean, sd = self.predict(self.next_positions())
+        mean, sd = self.predict_next()
         o[:, 2 : 2 + 2 * na : 2] = mean
         o[:, 3 : 3 + 2 * na : 2] = sd
         sm, ss = self.sensitivity_arrays()
@@ -418,3 +504,21 @@ class ResponseModel:
         pos = np.asarray(self.scenario.positions(state), dtype=np.int64)
         mean, sd = self.predict(np.broadcast_to(pos, (self.n, 1, len(pos))))
         return float(mean[i, 0]), float(sd[i, 0])
+
+
+def _sparse_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with at most two non-zeros as (first index, value, second index, value) arrays."""
+    n = rows.shape[0]
+    i1 = np.zeros(n, dtype=np.int64)
+    i2 = np.zeros(n, dtype=np.int64)
+    v1 = np.zeros(n)
+    v2 = np.zeros(n)
+    for r in range(n):
+        nz = np.flatnonzero(rows[r])
+        if len(nz) > 2:
+            raise AssertionError("a design change touches more than two coefficients")
+        if len(nz) >= 1:
+            i1[r], v1[r] = nz[0], rows[r, nz[0]]
+        if len(nz) == 2:
+            i2[r], v2[r] = nz[1], rows[r, nz[1]]
+    return i1, v1, i2, v2
