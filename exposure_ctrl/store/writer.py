@@ -168,7 +168,6 @@ class SessionWriter:
         self._scene_seq = itertools.count(1)
         self._gap_seq = itertools.count(1)
         self._open_gaps: dict[int, float] = {}
-        self._last_scene: int | None = None
         self.n_commits = 0
         self.n_rows = 0
         self.n_dropped = 0
@@ -319,7 +318,6 @@ class SessionWriter:
             if hierarchy_index is None:
                 hierarchy_index = int(self.scenario.hierarchy_index_of_intensity(x))
         seq = next(self._scene_seq)
-        self._last_scene = seq
         self._put(
             "scene",
             (
