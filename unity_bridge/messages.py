@@ -15,7 +15,8 @@ Headset → controller: :class:`Hello`, :class:`Ack`, :class:`Event`, :class:`He
 
 Numbers: float fields accept a msgpack int too (some encoders write ``1.0`` as ``1``) and store a
 ``float``; every float must be finite. ``seq`` and ``ack`` are ints from 1 to 2**63-1. A state map
-has string keys and str or number values (bool is not a number here). In an :class:`Event`, the
+has string keys and str or number values (bool is not a number here; ints are int64 so that every
+client language can hold them). In an :class:`Event`, the
 ``value`` is checked per kind: ``suds`` needs an int 0..100, ``gaze`` a bool; for ``panic``,
 ``removed`` and ``worn`` a value is ignored (a panic must never be dropped for a stray value);
 unknown kinds keep their value as received and are ignored by the controller.
@@ -141,8 +142,8 @@ def check_state(where: str, x: Any) -> dict[str, StateValue]:
             raise _bad(f"{where}.{k}", "str or number", v)
         elif isinstance(v, float) and not math.isfinite(v):
             raise MalformedMessage(f"{where}.{k}: expected a finite number, found {v}")
-        elif isinstance(v, int) and not -(2**63) <= v <= 2**64 - 1:
-            raise MalformedMessage(f"{where}.{k}: int out of the msgpack range, found {v}")
+        elif isinstance(v, int) and not -(2**63) <= v <= 2**63 - 1:
+            raise MalformedMessage(f"{where}.{k}: expected an int64 (-2**63..2**63-1), found {v}")
         else:
             out[k] = v
     return out

@@ -44,7 +44,7 @@ durations = st.floats(min_value=0.0, max_value=1e6, allow_nan=False)
 positive = st.floats(min_value=1e-6, max_value=1e6, allow_nan=False)
 state_values = st.one_of(
     texts,
-    st.integers(-(2**63), 2**64 - 1),
+    st.integers(-(2**63), 2**63 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
 )
 states = st.dictionaries(texts, state_values, max_size=12)

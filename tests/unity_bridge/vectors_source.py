@@ -182,6 +182,7 @@ INVALID: list[tuple[str, str, str]] = [
     ("scene_state_bool", _pack(_env("scene", 1, 0.5, state={"jar": True}, transition_s=0.0)), "malformed"),
     ("scene_state_nil", _pack(_env("scene", 1, 0.5, state={"jar": None}, transition_s=0.0)), "malformed"),
     ("scene_state_nested", _pack(_env("scene", 1, 0.5, state={"jar": {"x": 1}}, transition_s=0.0)), "malformed"),
+    ("scene_state_above_int64", _pack(_env("scene", 1, 0.5, state={"n": 2**63}, transition_s=0.0)), "malformed"),
     ("scene_negative_transition", _pack(_env("scene", 1, 0.5, state={}, transition_s=-1.0)), "malformed"),
     ("scene_missing_transition", _pack(_env("scene", 1, 0.5, state={})), "malformed"),
     ("welcome_zero_heartbeat", _pack(_env("welcome", 1, 0.5, session="s", scenario="x", state={}, safe_state={}, heartbeat_s=0.0, timeout_s=3.0)), "malformed"),
