@@ -7,10 +7,11 @@ settles in about a minute). Of the settled part:
 - ``bpm``: the median of the usable bpm values (robust to the odd artifact that slipped
   through);
 - ``sd_bpm``: the robust spread, ``1.4826 * MAD`` (bpm);
-- ``se_bpm``: the uncertainty of ``bpm``, from the means of consecutive ``block_s`` blocks
-  (samples within a block are strongly correlated):
-  ``1.2533 * 1.4826 * MAD(block means) / sqrt(n_blocks)`` (bpm), at least
-  ``sd_bpm / sqrt(n_samples)``;
+- ``se_bpm``: the uncertainty of ``bpm`` (bpm). Successive samples are strongly correlated, so
+  it is the larger of ``1.2533 * sd_bpm / sqrt(n_eff)`` with the AR(1) effective sample size
+  ``n_eff = n (1 - rho) / (1 + rho)`` (``rho`` the lag-one autocorrelation, clipped to
+  0..0.98) and ``1.2533 * 1.4826 * MAD(block means) / sqrt(n_blocks)`` over consecutive
+  ``block_s`` blocks;
 - ``drift_bpm``: median of the second half minus median of the first half (bpm); a resting
   rate still falling or rising means the patient had not settled;
 - ``rmssd_ms``: RMSSD over all clean successive RR differences of the settled part (ms; NaN
@@ -164,9 +165,18 @@ class BaselineEstimator:
             n_blocks = (counts > 0).sum(axis=1)
             bmed = _nanmedian_rows(means)
             bmad = _nanmedian_rows(np.abs(means - bmed[:, None]))
+            # successive samples are strongly correlated: an AR(1) effective sample size
+            mean = np.nanmean(np.where(ok, bpm, np.nan), axis=1, keepdims=True) if ok.any() else bpm[:, :1]
+            dev = np.where(ok, bpm - mean, 0.0)
+            pair = ok[:, 1:] & ok[:, :-1]
+            num = np.where(pair, dev[:, 1:] * dev[:, :-1], 0.0).sum(axis=1)
+            den = np.where(pair, dev[:, :-1] ** 2, 0.0).sum(axis=1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                se = 1.2533 * 1.4826 * bmad / np.sqrt(n_blocks)
-                se = np.fmax(se, sd / np.sqrt(n_ok))
+                rho = np.clip(np.where(den > 0, num / den, 0.0), 0.0, 0.98)
+                n_eff = np.maximum(n_ok * (1 - rho) / (1 + rho), 1.0)
+                se_ar = 1.2533 * sd / np.sqrt(n_eff)
+                se_blocks = 1.2533 * 1.4826 * bmad / np.sqrt(n_blocks)
+                se = np.fmax(se_ar, se_blocks)
             se = np.where(n_blocks >= 2, se, np.nan)
             half = ts < ts[0] + 0.5 * (ts[-1] - ts[0])
             drift = _nanmedian_rows(np.where(half[None, :], np.nan, bpm)) - _nanmedian_rows(

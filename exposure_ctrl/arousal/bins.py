@@ -41,7 +41,10 @@ class TimeBins:
         return np.floor(np.asarray(t, dtype=np.float64) / self.bin_s).astype(np.int64)
 
     def add_block(self, t: np.ndarray, values: np.ndarray) -> None:
-        """Add ``values`` (S, channels, N) at times ``t`` (S, N); times must not decrease."""
+        """Add ``values`` (S, channels, N) at times ``t`` (S, N); times must not decrease.
+
+        Adding zeros at the time of the latest bin written, or at a new time, changes nothing
+        that a later total would see."""
         a = self.bin_of(t)
         a0 = a[0]
         off = a - a0

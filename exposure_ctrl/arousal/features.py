@@ -490,7 +490,6 @@ class FeatureState:
         art = cfg.artifacts
         tg = self.targets
         s_, n = bpm.shape
-        self._touch(t[0])
         ninf = -np.inf
         ar_s = np.arange(s_)[:, None]
 
@@ -498,6 +497,11 @@ class FeatureState:
         tp0 = np.where(np.isnan(self.t_present), ninf, self.t_present)
         cm = np.maximum.accumulate(np.concatenate([tp0[None], np.where(present, t, ninf)]), axis=0)
         prev_p = cm[:-1]
+        # slots without a sample may carry any time (even NaN): use the latest present time
+        # (or the block's first one), so that times are finite and never decrease
+        first = np.where(present.any(axis=0), t[np.argmax(present, axis=0), np.arange(n)], 0.0)
+        t = np.where(present, t, np.where(cm[1:] > ninf, cm[1:], first))
+        self._touch(t[0])
         never_p = prev_p == ninf
         dtp = t - prev_p  # inf when there was no previous sample
         after_gap = present & ~never_p & (dtp > art.stale_after_s)
@@ -609,7 +613,7 @@ class FeatureState:
         vals[:, _RR_SUMSQ] = sumsq
         vals[:, _RR_NDIFF] = ndiff
         vals[:, _RR_COVER_MS] = cover
-        self.bins.add_block(t, vals)
+        self.bins.add_block(t, vals)  # slots without a sample add zeros at a harmless time
 
         if self._baseline_est is not None:
             self._baseline_est.add_block(t, bpm, usable, present, sumsq, ndiff)
