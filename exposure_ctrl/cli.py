@@ -123,6 +123,80 @@ def scenario_list() -> None:
 # (sensors: devices, hr) (bridge: keys, headset) (policy: train, evaluate) (session: run,
 # sessions, review, progress, export) (console: console)
 
+# --- session: run ------------------------------------------------------------------------------
+
+
+@cli.command("run")
+@click.option("--scenario", default="spider", show_default=True, help="Scenario id or YAML file.")
+@click.option("--patient", default="DEMO-001", show_default=True, help="Pseudonymous patient code (never a name).")
+@click.option("--policy", default=None, help="Policy id or path (default: the shipped one for the scenario).")
+@click.option("--mode", type=click.Choice(["autonomous", "advisory", "manual"]), default="autonomous", show_default=True)
+@click.option("--sensor", default="sim", show_default=True, help="sim | virtual-ble | ble | replay:FILE")
+@click.option("--device", default=None, help="With --sensor ble: the strap's address or name.")
+@click.option("--headset", type=click.Choice(["emulator", "listen"]), default="emulator", show_default=True,
+              help="emulator: the built-in reference headset over loopback; listen: wait for Unity or any PROTOCOL.md client.")
+@click.option("--bind", default=None, help="With --headset listen: tcp://HOST:PORT to bind (default tcp://127.0.0.1:5556).")
+@click.option("--keys", "curve_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="CURVE key folder (from `exposure-ctrl keys generate`); required beyond loopback.")
+@click.option("--insecure", is_flag=True, help="Allow plaintext beyond loopback (not recommended).")
+@click.option("--speed", type=float, default=None, help="Clock speed (only with sim or replay; sim default 60).")
+@click.option("--seed", type=int, default=None, help="Seed of the simulated patient.")
+@click.option("--cohort", default=None, help="Simulated patient cohort (sim only).")
+@click.option("--duration-s", type=float, default=None, help="Cap on the exposure phase, seconds.")
+@click.option("--baseline-s", type=float, default=None, help="Override the scenario's baseline duration.")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Session store file (default: your data folder).")
+@click.option("--no-report", is_flag=True, help="Do not write the review report at the end.")
+@click.option("--report-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--accept-poor-baseline", is_flag=True, help="Start exposure even on a baseline of poor quality.")
+@click.option("--view", type=click.Choice(["auto", "live", "plain", "none"]), default="auto", show_default=True)
+def run_cmd(
+    scenario: str, patient: str, policy: str | None, mode: str, sensor: str, device: str | None,
+    headset: str, bind: str | None, curve_dir: Path | None, insecure: bool, speed: float | None,
+    seed: int | None, cohort: str | None, duration_s: float | None, baseline_s: float | None,
+    store_path: Path | None, no_report: bool, report_out: Path | None, accept_poor_baseline: bool, view: str,
+) -> None:
+    """Run a session: baseline, graded exposure, recovery; stored and reported.
+
+    With no options: a complete simulated session of the spider scenario (simulated patient,
+    the reference headset over loopback, the shipped policy, a 60x clock), ending with the path
+    of its review report.
+    """
+    import asyncio
+
+    from exposure_ctrl.session.live import LiveSession, RunOptions
+    from exposure_ctrl.session.terminal import run_with_view
+
+    if device is not None:
+        if sensor != "ble":
+            raise click.UsageError("--device goes with --sensor ble")
+        sensor = f"ble:{device}"
+    if headset == "listen" and bind is None:
+        bind = "tcp://127.0.0.1:5556"
+    opts = RunOptions(
+        scenario=scenario, patient=patient, policy=policy, mode=mode, sensor=sensor,
+        headset=headset, bind=bind, insecure=insecure, curve_dir=curve_dir, speed=speed, seed=seed,
+        cohort=cohort, duration_s=duration_s, baseline_s=baseline_s, store=store_path,
+        report=not no_report, report_out=report_out, accept_poor_baseline=accept_poor_baseline,
+        interactive=view in ("auto", "live") and sys.stdin.isatty(),
+    )
+    live = LiveSession(opts)
+    if headset == "listen":
+        click.echo(f"waiting for a headset on {bind} …", err=True)
+    try:
+        result = asyncio.run(run_with_view(live, view))
+    except KeyboardInterrupt:
+        click.echo("interrupted: the session was recorded up to now", err=True)
+        sys.exit(130)
+    click.echo(
+        f"session {result.session_id}: {result.outcome.value} ({result.reason}); "
+        f"hierarchy step {result.hierarchy_index + 1}/{len(live.scenario.hierarchy)}, "
+        f"{result.n_samples} samples, {result.n_scene_changes} scene changes"
+    )
+    click.echo(f"store: {live.store_path}")
+    if live.report_path is not None:
+        click.echo(f"report: {live.report_path}")
+
 
 # --- store and review: sessions list, review, progress, export ---------------------------------
 

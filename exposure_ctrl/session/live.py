@@ -1,0 +1,226 @@
+"""Wiring a live session from options: clock, heart-rate source, headset, policy, store, report.
+
+``exposure-ctrl run`` calls :func:`run_session`; so do the tests and the console. Everything a
+session holds (sockets, the strap, the store writer) is opened here with ``async with`` and
+closed here, whatever happens.
+
+The embedded default (no options) is a complete simulated session of the default scenario: a
+simulated patient behind the simulated strap, the reference headset over real loopback ZeroMQ,
+the shipped policy, an accelerated clock, the store in the user's data folder, and a review
+report at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from exposure_ctrl.clock import Clock, MonotonicClock, ScaledClock
+from exposure_ctrl.errors import ConfigError, PatientCodeError
+from exposure_ctrl.scenario import Scenario, resolve_scenario
+from exposure_ctrl.session.runner import SessionResult, SessionRunner, SessionSettings
+from exposure_ctrl.store import Mode, Store, default_store_path, validate_patient_code
+
+__all__ = ["RunOptions", "LiveSession", "run_session", "DEFAULT_SCENARIO", "DEFAULT_SPEED", "check_patient_code"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCENARIO = "spider"
+DEFAULT_SPEED = 60.0
+"""Clock speed of a simulated session when none is given: a 20-minute session in 20 s."""
+
+SIMULATED_SENSORS = ("sim", "replay")
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """Everything ``exposure-ctrl run`` takes (see ``exposure-ctrl run --help``)."""
+
+    scenario: str = DEFAULT_SCENARIO
+    patient: str = "DEMO-001"
+    policy: str | None = None
+    mode: str = "autonomous"
+    sensor: str = "sim"
+    device: str | None = None
+    headset: str = "emulator"
+    bind: str | None = None
+    insecure: bool = False
+    curve_dir: Path | None = None
+    speed: float | None = None
+    seed: int | None = None
+    cohort: str | None = None
+    duration_s: float | None = None
+    baseline_s: float | None = None
+    store: Path | None = None
+    report: bool = True
+    report_out: Path | None = None
+    accept_poor_baseline: bool = False
+    interactive: bool = False
+    transition_s: float = 1.0
+
+
+def check_patient_code(code: str) -> str:
+    """A pseudonym, never a name (DESIGN.md invariant 4): the store's rule, plus a warning."""
+    try:
+        return validate_patient_code(code)
+    except PatientCodeError:
+        raise
+    except ValueError as e:  # pragma: no cover - validate raises PatientCodeError
+        raise PatientCodeError(str(e)) from None
+
+
+def _sensor_kind(sensor: str) -> str:
+    return sensor.split(":", 1)[0]
+
+
+def make_clock(opts: RunOptions) -> Clock:
+    kind = _sensor_kind(opts.sensor)
+    if kind in SIMULATED_SENSORS:
+        return ScaledClock(opts.speed if opts.speed is not None else (DEFAULT_SPEED if kind == "sim" else 1.0))
+    if opts.speed is not None and opts.speed != 1.0:
+        raise ConfigError(
+            f"--speed only works with a simulated or replayed heart rate (--sensor sim or "
+            f"replay:FILE); a real strap ({opts.sensor}) runs in real time"
+        )
+    return MonotonicClock()
+
+
+def _scenario_for_run(sc: Scenario, opts: RunOptions) -> Scenario:
+    if opts.baseline_s is None:
+        return sc
+    timing = sc.timing.model_copy(update={"baseline_s": float(opts.baseline_s)})
+    out = sc.model_copy(update={"timing": timing})
+    out._source, out._sha256 = sc._source, sc._sha256
+    return out
+
+
+class LiveSession:
+    """Holds the pieces of one session while it runs (for views that want them)."""
+
+    def __init__(self, opts: RunOptions) -> None:
+        self.opts = opts
+        self.scenario = _scenario_for_run(resolve_scenario(opts.scenario), opts)
+        self.patient = check_patient_code(opts.patient)
+        self.mode = Mode.parse(opts.mode, "mode")
+        self.clock = make_clock(opts)
+        if opts.headset not in ("emulator", "listen"):
+            raise ConfigError(f"--headset is 'emulator' or 'listen', found {opts.headset!r}")
+        if opts.headset == "listen" and not opts.bind:
+            raise ConfigError("--headset listen needs --bind tcp://HOST:PORT (e.g. tcp://127.0.0.1:5556)")
+        from exposure_ctrl.policy import load_policy
+
+        self.loaded_policy = load_policy(opts.policy, self.scenario)
+        if getattr(self.loaded_policy, "simulation_only", False) and _sensor_kind(opts.sensor) != "sim":
+            raise ConfigError(f"policy {self.loaded_policy.id!r} needs the simulated patient (--sensor sim)")
+        self.runner: SessionRunner | None = None
+        self.emulator: Any = None
+        self.endpoint: Any = None
+        self.source: Any = None
+        self.store_path = Path(opts.store) if opts.store else default_store_path()
+        self.report_path: Path | None = None
+        self.result: SessionResult | None = None
+
+    async def run(self, on_start: Callable[["LiveSession"], Awaitable[None] | None] | None = None) -> SessionResult:
+        from unity_bridge.emulator import HeadsetEmulator
+        from unity_bridge.endpoint import ControllerEndpoint
+        from unity_bridge.security import CurveServer
+
+        from exposure_ctrl.sensors.source import open_source
+
+        opts, sc = self.opts, self.scenario
+        settings = SessionSettings(
+            patient=self.patient,
+            mode=self.mode,
+            duration_s=opts.duration_s,
+            transition_s=opts.transition_s,
+            accept_poor_baseline=opts.accept_poor_baseline,
+            interactive=opts.interactive,
+            sensor=opts.sensor,
+            headset=opts.headset,
+            policy=self.loaded_policy.id,
+            speed=self.clock.speed if self.clock.speed != float("inf") else None,
+            seed=opts.seed,
+        )
+        store = Store.open(self.store_path, create=True)
+        try:
+            writer = store.begin_session(
+                patient=self.patient,
+                scenario=sc,
+                mode=self.mode,
+                policy_id=self.loaded_policy.id,
+                policy_sha256=self.loaded_policy.sha256,
+                seed=opts.seed,
+                settings=settings.record() | {"cohort": opts.cohort, "bind": opts.bind},
+                started_at=self.clock.wall(),
+                t_origin=self.clock.now(),
+            )
+        finally:
+            store.close()
+        curve = None
+        if opts.curve_dir is not None:
+            curve = CurveServer.from_dir(opts.curve_dir)
+        bind = opts.bind or "tcp://127.0.0.1:*"
+        endpoint = ControllerEndpoint(
+            bind,
+            session_id=str(writer.session_id),
+            scenario_id=sc.id,
+            parameters=list(sc.parameter_ids),
+            initial_state=sc.safe_state,
+            safe_state=sc.safe_state,
+            curve=curve,
+            insecure=opts.insecure,
+        )
+        self.endpoint = endpoint
+        source_options: dict[str, Any] = {}
+        if _sensor_kind(opts.sensor) == "sim":
+            source_options = {"scenario": sc, "seed": opts.seed, "cohort": opts.cohort}
+        elif _sensor_kind(opts.sensor) == "virtual-ble":
+            source_options = {"scenario": sc, "seed": opts.seed, "cohort": opts.cohort}
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(writer.aclose)
+            await stack.enter_async_context(endpoint)
+            if opts.headset == "emulator":
+                emulator = HeadsetEmulator(endpoint.address, parameters=list(sc.parameter_ids), client="reference-emulator")
+                self.emulator = await stack.enter_async_context(emulator)
+                source_options["on_abort"] = self._patient_removes_headset
+            source = open_source(opts.sensor, clock=self.clock, **source_options)
+            self.source = await stack.enter_async_context(source)
+            perceive = getattr(self.source, "perceive", None)
+            self.runner = SessionRunner(
+                scenario=sc,
+                clock=self.clock,
+                source=self.source,
+                endpoint=endpoint,
+                policy=self.loaded_policy.policy,
+                writer=writer,
+                settings=settings,
+                on_acked_state=perceive,
+            )
+            if on_start is not None:
+                maybe = on_start(self)
+                if asyncio.iscoroutine(maybe):
+                    await maybe
+            self.result = await self.runner.run()
+        if opts.report:
+            from exposure_ctrl.report.review import write_review
+
+            with Store.open(self.store_path, create=False) as st:
+                self.report_path = write_review(st, self.result.session_id, opts.report_out)
+        return self.result
+
+    def _patient_removes_headset(self) -> None:
+        """The simulated patient aborts: the headset reports it, as a real one would."""
+        if self.emulator is not None:
+            asyncio.get_running_loop().create_task(self.emulator.send_event("removed"))
+
+
+async def run_session(opts: RunOptions) -> tuple[SessionResult, Path | None]:
+    """Run one session to its end; returns its result and the report path (if written)."""
+    live = LiveSession(opts)
+    result = await live.run()
+    return result, live.report_path
