@@ -116,7 +116,7 @@ def test_baseline_rmssd_from_the_settled_part():
     rr_vals = 850 + rng.normal(0, 15, (180, 1, 1))
     bpm = 60000 / rr_vals[:, :, 0]
     _, res = run_baseline(bpm, rr=rr_vals)
-    d = np.diff(rr_vals[59:, 0, 0])
+    d = np.diff(rr_vals[58:, 0, 0])  # differences delivered by the samples at t >= 60 s
     assert res.rmssd_ms[0] == pytest.approx(np.sqrt(np.mean(d * d)), rel=1e-9)
 
 
