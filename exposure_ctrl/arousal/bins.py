@@ -54,15 +54,20 @@ class TimeBins:
                 self.add_block(t[i : i + 1], values[i : i + 1])
             return
         cols = self._cols
+        reach = off[-1]  # each patient's last bin in this block, relative to its first
         for d in range(span):
             b = a0 + d
             slot = b % self.n_bins
             if span == 1:
                 add = values.sum(axis=0)
+                clear = self.index[slot, cols] != b
             else:
+                # never touch a bin past a patient's own last time: that would evict live data
                 add = (values * (off == d)[:, None, :]).sum(axis=0)
+                clear = (self.index[slot, cols] != b) & (reach >= d)
+                b = np.where(reach >= d, b, self.index[slot, cols])
             cur = self.sums[slot, :, cols]  # (N, channels)
-            cur[self.index[slot, cols] != b] = 0.0
+            cur[clear] = 0.0
             cur += add.T
             self.sums[slot, :, cols] = cur
             self.index[slot, cols] = b

@@ -61,8 +61,8 @@ class ModelConfig:
     prior_sd_factor: float = 1.0
     prior_sd_floor_bpm: float = 3.0
     intercept_sd_bpm: float = 5.0
-    drift_bpm_per_sqrt_min: float = 0.5
-    intercept_drift_bpm_per_sqrt_min: float = 1.0
+    drift_bpm_per_sqrt_min: float = 0.4
+    intercept_drift_bpm_per_sqrt_min: float = 0.5
     gate_sigma: float = 5.0
 
     def __post_init__(self) -> None:

@@ -91,19 +91,23 @@ def feed_state(events: list[tuple], rng: np.random.Generator | None = None, t0: 
         i = 0
         while i < len(run):
             size = 1 if rng is None else int(rng.integers(1, 7))
-            chunk = run[i : i + size]
+            chunk: list[Sample | None] = list(run[i : i + size])
+            if rng is not None:  # slots without a sample, with no time, anywhere in the block
+                for _ in range(int(rng.integers(0, 3))):
+                    chunk.insert(int(rng.integers(0, len(chunk) + 1)), None)
             s_ = len(chunk)
             rr = np.full((s_, 1, R_MAX), np.nan)
             for j, smp in enumerate(chunk):
-                rr[j, 0, : len(smp.rr)] = smp.rr
+                if smp is not None:
+                    rr[j, 0, : len(smp.rr)] = smp.rr
             fs.update_block(
-                np.array([c.t for c in chunk]),
-                np.array([[c.bpm] for c in chunk]),
+                np.array([np.nan if c is None else c.t for c in chunk]),
+                np.array([[77.0 if c is None else c.bpm] for c in chunk]),
                 rr,
-                np.array([[len(c.rr)] for c in chunk]),
-                np.array([[c.contact] for c in chunk]),
-                None,
-                np.array([[c.src] for c in chunk]),
+                np.array([[0 if c is None else len(c.rr)] for c in chunk]),
+                np.array([[1 if c is None else c.contact] for c in chunk]),
+                np.array([[c is not None] for c in chunk]),
+                np.array([[0 if c is None else c.src] for c in chunk]),
             )
             i += size
         run.clear()
