@@ -1,0 +1,103 @@
+"""A policy learnt with Stable-Baselines3 (MaskablePPO from sb3-contrib), behind the
+:class:`~exposure_ctrl.policy.base.Policy` interface.
+
+This module is the only place that imports torch and SB3, and only inside functions: importing
+:mod:`exposure_ctrl.policy` stays light for the live controller's start-up and for rule policies.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from exposure_ctrl.errors import ConfigError
+from exposure_ctrl.policy.spec import ObservationSpec, positions_of
+from exposure_ctrl.scenario.model import Scenario
+
+__all__ = ["LearnedPolicy", "load_sb3_model", "KINDS"]
+
+log = logging.getLogger(__name__)
+
+KINDS = ("maskable-ppo",)
+
+
+def _import_sb3() -> Any:
+    try:
+        import sb3_contrib  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as e:  # pragma: no cover - both are dependencies
+        raise ConfigError(
+            f"loading a learned policy needs torch and sb3-contrib ({e}); install them with "
+            "`pip install torch sb3-contrib` (CPU: add --index-url https://download.pytorch.org/whl/cpu)"
+        ) from None
+    from sb3_contrib import MaskablePPO
+
+    return MaskablePPO
+
+
+def load_sb3_model(kind: str, path: Path) -> Any:
+    """Load a saved SB3 model of ``kind`` from ``path`` on the CPU."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown learned-policy kind {kind!r}; known: {', '.join(KINDS)}")
+    cls = _import_sb3()
+    try:
+        return cls.load(str(path), device="cpu")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: the model file is missing") from None
+    except Exception as e:  # SB3 raises many kinds on a corrupt file
+        raise ConfigError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from None
+
+
+class LearnedPolicy:
+    """An SB3 model (``predict`` with action masks) as a batch-first :class:`Policy`.
+
+    ``deterministic`` picks the most probable legal action (the default, live and in
+    evaluation). The reason names the move and the model's probability for it.
+    """
+
+    def __init__(self, scenario: Scenario, model: Any, spec: ObservationSpec, *, name: str = "ppo", deterministic: bool = True) -> None:
+        self.sc = scenario
+        self.model = model
+        self.spec = spec
+        self.name = name
+        self.deterministic = deterministic
+        shape = getattr(getattr(model, "observation_space", None), "shape", None)
+        if shape is not None and tuple(shape) != (len(spec),):
+            from exposure_ctrl.errors import PolicyMismatchError
+
+            raise PolicyMismatchError(f"the model reads {shape[0]} observation columns, the scenario gives {len(spec)}")
+
+    def reset(self, n: int = 1) -> None:
+        """Feed-forward: no per-session memory."""
+
+    def probabilities(self, observation: np.ndarray, action_mask: np.ndarray) -> np.ndarray:
+        """The policy's action probabilities under the mask, (N, A)."""
+        import torch
+
+        obs_t, _ = self.model.policy.obs_to_tensor(np.asarray(observation, dtype=np.float32))
+        with torch.no_grad():
+            dist = self.model.policy.get_distribution(obs_t, action_masks=np.asarray(action_mask, dtype=bool))
+            return dist.distribution.probs.cpu().numpy()
+
+    def act(self, observation: np.ndarray, action_mask: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        obs = np.asarray(observation, dtype=np.float32)
+        mask = np.asarray(action_mask, dtype=bool)
+        probs = self.probabilities(obs, mask)
+        if self.deterministic:
+            actions = np.argmax(np.where(mask, probs, -1.0), axis=1)
+        else:
+            rng = np.random.default_rng()
+            cum = np.cumsum(np.where(mask, probs, 0.0), axis=1)
+            u = rng.random(len(obs)) * cum[:, -1]
+            actions = (cum < u[:, None]).sum(axis=1)
+        actions = actions.astype(np.int64)
+        pos = positions_of(self.spec, self.sc, obs)
+        hr = obs[:, self.spec.index("hr_above_bpm")] * self.spec.to_units[self.spec.index("hr_above_bpm")]
+        reasons = []
+        for i, a in enumerate(actions):
+            what = "hold" if a == 0 else self.sc.describe_action(int(a), tuple(int(x) for x in pos[i]))
+            reasons.append(f"learned policy: {what} (p={probs[i, a]:.2f}; arousal {hr[i]:.0f} bpm)")
+        return actions, reasons
