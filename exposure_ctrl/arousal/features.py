@@ -70,6 +70,16 @@ __all__ = [
 ]
 
 
+def _cummax0(x: np.ndarray) -> np.ndarray:
+    """Running maximum along axis 0 (a no-op for one row)."""
+    return x if x.shape[0] == 1 else np.maximum.accumulate(x, axis=0)
+
+
+def _sum0(x: np.ndarray) -> np.ndarray:
+    """Sum along axis 0 (the row itself for one row)."""
+    return x[0] if x.shape[0] == 1 else x.sum(axis=0)
+
+
 class Feature(enum.IntEnum):
     """Column of each feature in the observation (``obs[:, Feature.HR_ABOVE_BPM]``)."""
 
@@ -495,11 +505,14 @@ class FeatureState:
 
         # --- times of the previous present / usable sample, for every slot
         tp0 = np.where(np.isnan(self.t_present), ninf, self.t_present)
-        cm = np.maximum.accumulate(np.concatenate([tp0[None], np.where(present, t, ninf)]), axis=0)
+        cm = _cummax0(np.concatenate([tp0[None], np.where(present, t, ninf)]))
         prev_p = cm[:-1]
         # slots without a sample may carry any time (even NaN): use the latest present time
         # (or the block's first one), so that times are finite and never decrease
-        first = np.where(present.any(axis=0), t[np.argmax(present, axis=0), np.arange(n)], 0.0)
+        if s_ == 1:
+            first = np.where(present[0], t[0], 0.0)
+        else:
+            first = np.where(present.any(axis=0), t[np.argmax(present, axis=0), np.arange(n)], 0.0)
         t = np.where(present, t, np.where(cm[1:] > ninf, cm[1:], first))
         self._touch(t[0])
         never_p = prev_p == ninf
@@ -512,7 +525,7 @@ class FeatureState:
         # --- RR intervals: artifacts, successive differences. Layout (S, R, N).
         r = rr.shape[2]
         brk = present & (~trusted | (dtp > cfg.chain_gap_s))
-        cb = np.cumsum(brk, axis=0)  # breaks up to and including slot s
+        cb = brk.astype(np.int64) if s_ == 1 else np.cumsum(brk, axis=0)  # breaks up to slot s
         if r:
             rr = rr.transpose(0, 2, 1)
             real = (np.arange(r)[:, None] < rr_count[:, None, :]) & present[:, None, :]
@@ -531,7 +544,7 @@ class FeatureState:
             cols = np.arange(n)
             lastacc = acc[ar_s, np.clip(rr_count - 1, 0, r - 1), cols]  # (S, N)
             # the latest slot before s that carried beats (-1: before this block)
-            hidx = np.maximum.accumulate(np.where(has, ar_s, -1), axis=0)
+            hidx = _cummax0(np.where(has, ar_s, -1))
             jprev = np.empty_like(hidx)
             jprev[0] = -1
             jprev[1:] = hidx[:-1]
@@ -551,20 +564,20 @@ class FeatureState:
             last = np.where(seen, lastacc[jlc, cols], self.last_rr)
             self.last_rr = np.where(cb[-1] - np.where(seen, cb[jlc, cols], 0) > 0, np.nan, last)
             nreal = real.sum(axis=1)
-            self.n_rr += nreal.sum(axis=0)
-            self.n_rr_impossible += n_imp.sum(axis=0)
-            self.n_rr_ectopic += n_ect.sum(axis=0)
-            self.n_rr_untrusted += (nreal * ~trusted).sum(axis=0)
+            self.n_rr += _sum0(nreal)
+            self.n_rr_impossible += _sum0(n_imp)
+            self.n_rr_ectopic += _sum0(n_ect)
+            self.n_rr_untrusted += _sum0(nreal * ~trusted)
         else:
             sumsq = ndiff = cover = np.zeros((s_, n))
             self.last_rr = np.where(cb[-1] > 0, np.nan, self.last_rr)
 
         # --- heart rate: exponential smoothing in closed form over the block
         tu0 = np.where(np.isnan(self.t_usable), ninf, self.t_usable)
-        cmu = np.maximum.accumulate(np.concatenate([tu0[None], np.where(usable, t, ninf)]), axis=0)
+        cmu = _cummax0(np.concatenate([tu0[None], np.where(usable, t, ninf)]))
         prev_u = cmu[:-1]
         last_u = cmu[-1]
-        any_u = usable.any(axis=0)
+        any_u = usable[0] if s_ == 1 else usable.any(axis=0)
         dtu = t - prev_u  # inf when there was no usable sample before
         x = np.where(usable, bpm, 0.0)
         gain = np.where(usable, -np.expm1(-dtu / cfg.hr_tau_s), 0.0) * x  # (1 - d_i) x_i
@@ -577,7 +590,7 @@ class FeatureState:
             tri = ar_s >= np.arange(s_)[None, :]
             wmat = np.exp(np.where(tri[..., None], -lag, ninf) / cfg.hr_tau_s)
             y = (wmat * gain[None]).sum(axis=1) + keep0 * y0
-        ilast = np.maximum.accumulate(np.where(usable, ar_s, -1), axis=0)[-1]
+        ilast = _cummax0(np.where(usable, ar_s, -1))[-1]
         y_last = y[np.clip(ilast, 0, None), np.arange(n)]
         self.hr = np.where(any_u, y_last, self.hr)
 
@@ -591,15 +604,16 @@ class FeatureState:
         wu = w * u
         s0, s1, s2, sy, sty = self._s0, self._s1, self._s2, self._sy, self._sty
         # (without a usable sample dd = 0, dec = 1 and w = 0: the sums stay as they are)
-        self._s0 = dec * s0 + w.sum(axis=0)
-        self._s1 = dec * (s1 - dd * s0) + wu.sum(axis=0)
-        self._s2 = dec * (s2 - 2.0 * dd * s1 + dd * dd * s0) + (wu * u).sum(axis=0)
-        self._sy = dec * sy + (w * x).sum(axis=0)
-        self._sty = dec * (sty - dd * sy) + (wu * x).sum(axis=0)
+        self._s0 = dec * s0 + _sum0(w)
+        self._s1 = dec * (s1 - dd * s0) + _sum0(wu)
+        self._s2 = dec * (s2 - 2.0 * dd * s1 + dd * dd * s0) + _sum0(wu * u)
+        self._sy = dec * sy + _sum0(w * x)
+        self._sty = dec * (sty - dd * sy) + _sum0(wu * x)
         self._t_ref = np.where(any_u, last_u, self._t_ref)
 
         # --- level peak
-        self.peak_hr = np.where(any_u, np.fmax(self.peak_hr, np.where(usable, y, ninf).max(axis=0)), self.peak_hr)
+        ymax = y[0] if s_ == 1 else np.where(usable, y, ninf).max(axis=0)
+        self.peak_hr = np.where(any_u, np.fmax(self.peak_hr, ymax), self.peak_hr)
 
         # --- time bins
         credit = np.where(usable & (prev_u > ninf), np.minimum(dtu, art.stale_after_s), 0.0)
@@ -619,8 +633,8 @@ class FeatureState:
             self._baseline_est.add_block(t, bpm, usable, present, sumsq, ndiff)
 
         # --- counts, times
-        self.n_samples += present.sum(axis=0)
-        self.flag_counts += (((flags[None] & _FLAG_VALUES[:, None, None]) != 0).sum(axis=1)).T
+        self.n_samples += _sum0(present)
+        self.flag_counts += _sum0((flags[:, None, :] & _FLAG_VALUES[None, :, None]) != 0).T
         lp = cm[-1]
         self.t_present = np.where(lp > ninf, lp, self.t_present)
         self.t_usable = np.where(any_u, last_u, self.t_usable)

@@ -1,0 +1,78 @@
+"""ArousalTracker: features and model fed together; the observation the policies read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from exposure_ctrl.arousal import FEATURE_NAMES, ArousalTracker, Feature, FeatureState, ResponseModel
+from exposure_ctrl.scenario import resolve_scenario
+from exposure_ctrl.sensors.sample import HeartSample
+
+SPIDER = resolve_scenario("spider")
+
+
+def test_layout_and_scaling():
+    tr = ArousalTracker(SPIDER, n=2)
+    names = tr.observation_names
+    assert names[: len(FEATURE_NAMES)] == FEATURE_NAMES
+    assert len(names) == len(set(names)) == tr.observation_size == len(tr.observation_scales)
+    raw = tr.observe(0.0)
+    np.testing.assert_allclose(tr.observe(0.0, scaled=True) * tr.observation_scales, raw)
+    assert raw.shape == (2, tr.observation_size) and np.isfinite(raw).all()
+
+
+def test_the_model_learns_only_from_fresh_heart_rate_with_a_baseline():
+    tr = ArousalTracker(SPIDER, n=1, t0=0.0)
+    tr.set_scene(0.0, SPIDER.positions(SPIDER.start))
+    for i in range(1, 11):
+        tr.add(HeartSample(float(i), 90.0, contact=True))
+    tr.tick(10.0)
+    assert tr.model.n_hr_updates[0] == 0  # no baseline yet
+    tr.set_baseline(70.0)
+    tr.tick(10.5)
+    assert tr.model.n_hr_updates[0] == 1
+    tr.tick(30.0)  # 20 s without a sample: stale
+    assert tr.model.n_hr_updates[0] == 1
+    tr.set_suds(31.0, 60)
+    assert tr.model.n_suds_updates[0] == 1
+    assert tr.observe(31.0)[0, Feature.SUDS] == 60
+
+
+def test_tracker_equals_its_parts():
+    rng = np.random.default_rng(1)
+    n = 3
+    tr = ArousalTracker(SPIDER, n=n, t0=0.0)
+    fs = FeatureState(SPIDER, n=n, t0=0.0)
+    model = ResponseModel(SPIDER, n=n)
+    pos = np.tile(np.asarray(SPIDER.positions(SPIDER.start)), (n, 1))
+    for obj in (tr,):
+        obj.set_baseline(np.array([65.0, 70.0, 75.0]))
+    fs.set_baseline(np.array([65.0, 70.0, 75.0]))
+    tr.set_scene(0.0, pos)
+    fs.set_scene(0.0, pos)
+    model.set_scene(0.0, pos)
+    t = 0.0
+    for step in range(30):
+        ts = t + np.arange(1, 6, dtype=np.float64)
+        t = float(ts[-1])
+        bpm = 80 + rng.normal(0, 2, (5, n))
+        tr.update_block(ts, bpm)
+        fs.update_block(ts, bpm)
+        obs = tr.tick(t)
+        f = fs.observe(t)
+        model.observe_hr(t, f[:, Feature.HR_ABOVE_BPM], f[:, Feature.STALE] == 0)
+        np.testing.assert_array_equal(obs[:, : len(FEATURE_NAMES)], f)
+        np.testing.assert_allclose(obs[:, len(FEATURE_NAMES) :], model.observation())
+    assert tr.model.n_hr_updates.tolist() == [30, 30, 30]
+
+
+def test_baseline_phase_through_the_tracker():
+    tr = ArousalTracker(SPIDER, n=1)
+    tr.begin_baseline(0.0)
+    rng = np.random.default_rng(0)
+    for i in range(1, 181):
+        tr.add(HeartSample(float(i), 66 + rng.normal(0, 1), contact=True))
+    res = tr.finish_baseline(180.0)
+    assert res.verdict() == "good"
+    assert tr.features.baseline_bpm[0] == pytest.approx(res.bpm[0])
