@@ -6,5 +6,8 @@ See README.md and DESIGN.md for the architecture.
 """
 
 from exposure_ctrl._version import __version__
+from exposure_ctrl.sim.registration import register_on_gymnasium_import as _register_gym
 
 __all__ = ["__version__"]
+
+_register_gym()  # gymnasium.make("exposure_ctrl/Exposure-v0"): see exposure_ctrl/sim/registration.py

@@ -9,8 +9,8 @@ Protocols (all start with the scenario's resting baseline phase in the safe stat
 - :func:`top_rise`: jump to the top of the hierarchy; the rise is the strap's mean heart rate
   60-120 s later minus its mean over the last 120 s of the baseline.
 - :func:`habituation_half_time`: hold the hierarchy step whose (unhabituated) steady-state fear is
-  closest to ``level`` for 40 minutes; the half-time is when the fear-driven heart-rate rise
-  (60-s mean) first falls to half of its peak.
+  closest to ``level`` (0.7: inside the window for the median patient) for 40 minutes; the
+  half-time is when the fear-driven heart-rate rise (60-s mean) first falls to half of its peak.
 - :func:`recovery`: hold that step 5 minutes, then the safe state; time until the fear-driven
   rise has fallen by half, and the fraction still left 10 minutes later.
 - :func:`suds_hr_correlation`: hold a random hierarchy step 3 minutes; correlation across
@@ -176,7 +176,7 @@ def habituation_half_time(
     cohort: str | CohortSpec | Mixture,
     n: int = 200,
     seed: int = 0,
-    level: float = 0.6,
+    level: float = 0.7,
     hold_min: float = 40.0,
     first: int = 0,
     split: Split = "calibration",

@@ -137,6 +137,7 @@ SCALARS: tuple[str, ...] = (
     "habituation_max",
     "sensitisation_per_s",
     "sensitisation_max",
+    "dishabituation",
     "activation",
     "tolerance",
     "abort_after_s",
@@ -155,7 +156,7 @@ class CohortSpec:
     description: str
     scalars: Mapping[str, Dist]
     response: ResponseSpread = ResponseSpread()
-    version: int = 1  # bump when a distribution changes: patients change with it
+    version: int = 2  # bump when a distribution changes: patients change with it
 
     def __post_init__(self) -> None:
         missing = [s for s in SCALARS if s not in self.scalars]
@@ -175,7 +176,7 @@ class CohortSpec:
 _BASE: dict[str, Dist] = {
     # heart
     "hr_rest_bpm": Normal(70.0, 7.0, 55.0, 85.0),
-    "hr_gain_bpm": LogNormal(18.0, 0.5, 2.0, 60.0),
+    "hr_gain_bpm": LogNormal(22.0, 0.5, 2.0, 60.0),
     "drift_sd_bpm": Uniform(1.5, 3.0),
     "drift_tau_s": Uniform(180.0, 600.0),
     "settle_bpm": Uniform(0.0, 8.0),
@@ -192,11 +193,12 @@ _BASE: dict[str, Dist] = {
     "slow_tau_s": Uniform(180.0, 900.0),
     "slow_frac": Uniform(0.15, 0.35),
     # habituation and sensitisation
-    "habituation_per_s": LogNormal(1.0 / 360.0, 0.4),
+    "habituation_per_s": LogNormal(1.0 / 300.0, 0.4),
     "habituation_max": Uniform(0.6, 0.9),
     "sensitisation_per_s": LogNormal(1.0 / 300.0, 0.4),
     "sensitisation_max": Uniform(0.2, 0.5),
-    "activation": Uniform(0.08, 0.16),
+    "dishabituation": Uniform(0.05, 0.15),
+    "activation": Uniform(0.1, 0.25),
     "tolerance": LogNormal(1.25, 0.2, 0.4, 3.0),
     "abort_after_s": Uniform(30.0, 60.0),
     "retention": Uniform(0.3, 0.7),
@@ -217,9 +219,9 @@ _SEVERE = _MODERATE.with_(
     "spider-severe",
     "Severe spider phobia: larger heart-rate responses, tolerance well below the top of the "
     "hierarchy, slower habituation; the top is out of reach until lower steps are habituated.",
-    hr_gain_bpm=LogNormal(22.0, 0.45, 2.0, 60.0),
+    hr_gain_bpm=LogNormal(28.0, 0.45, 2.0, 60.0),
     tolerance=LogNormal(0.8, 0.2, 0.3, 3.0),
-    habituation_per_s=LogNormal(1.0 / 480.0, 0.4),
+    habituation_per_s=LogNormal(1.0 / 420.0, 0.4),
     sensitisation_per_s=LogNormal(1.0 / 200.0, 0.4),
     abort_after_s=Uniform(25.0, 50.0),
 )
@@ -230,7 +232,7 @@ _SOCIAL = CohortSpec(
     "heart rate and reported fear, non-monotone responses to audience size are common.",
     {
         **_BASE,
-        "hr_gain_bpm": LogNormal(17.0, 0.5, 2.0, 60.0),
+        "hr_gain_bpm": LogNormal(21.0, 0.5, 2.0, 60.0),
         "tolerance": LogNormal(1.1, 0.2, 0.4, 3.0),
         "suds_bias": Normal(5.0, 12.0),
     },
@@ -241,7 +243,7 @@ _HEIGHTS = _MODERATE.with_(
     "heights",
     "Acrophobia: heart rate rises with height in phobic and non-phobic people alike, so heart "
     "rate separates less; reported fear matters more.",
-    hr_gain_bpm=LogNormal(16.0, 0.5, 2.0, 60.0),
+    hr_gain_bpm=LogNormal(20.0, 0.5, 2.0, 60.0),
     tolerance=LogNormal(1.2, 0.2, 0.4, 3.0),
     suds_noise=Uniform(6.0, 12.0),
 )
@@ -271,6 +273,7 @@ _TRIVIAL = CohortSpec(
         "habituation_max": Const(0.0),
         "sensitisation_per_s": Const(0.0),
         "sensitisation_max": Const(0.0),
+        "dishabituation": Const(0.0),
         "activation": Const(0.2),
         "tolerance": Const(100.0),
         "abort_after_s": Const(1e9),

@@ -15,10 +15,15 @@ constant when it goes down; a slow component follows the fast one over minutes. 
 mix, ``(1 - slow_frac) * fast + slow_frac * slow``, so at steady state fear equals drive.
 
 **Habituation and sensitisation.** While fear is moderate (between ``activation`` and
-``tolerance``), habituation to every parameter shown at a feared level grows towards
-``habituation_max`` (a dual-process, Groves & Thompson-like decrement; no habituation without
-activated fear, as emotional processing theory has it). Above ``tolerance`` it reverses
-(sensitisation, down to ``-sensitisation_max``). Between sessions ``retention`` of it is kept.
+``tolerance``), habituation to every parameter shown at a feared level removes part of that
+parameter's contribution, growing towards ``habituation_max`` of the current level's
+contribution (a dual-process, Groves & Thompson-like decrement; no habituation without
+activated fear, as emotional processing theory has it). It is specific to the level: what was
+removed at a low level is a smaller share of a higher level's contribution (graded exposure has
+to climb). Each escalation to a more feared scene loses ``dishabituation`` of it (a novel,
+stronger stimulus restores the response), so climbing faster than habituation proceeds piles up
+fear. Above ``tolerance`` it reverses (sensitisation: up to ``sensitisation_max`` of the
+contribution is added). Between sessions ``retention`` of it is kept.
 
 **Abort.** Time spent above tolerance accumulates (and drains twice as fast below it); when it
 reaches ``abort_after_s`` the patient removes the headset: the session is over.
@@ -104,7 +109,8 @@ class PatientParams:
     habituation_max: np.ndarray
     sensitisation_per_s: np.ndarray
     sensitisation_max: np.ndarray
-    activation: np.ndarray  # fear at which habituation starts (full at twice this)
+    dishabituation: np.ndarray  # fraction of habituation lost when a more feared scene appears
+    activation: np.ndarray  # fear at which habituation starts (full at 1.5 times this)
     tolerance: np.ndarray  # fear above which the patient sensitises and heads for an abort
     abort_after_s: np.ndarray
     retention: np.ndarray  # fraction of habituation kept to the next session
@@ -137,7 +143,7 @@ class PatientState:
     pending_in_s: np.ndarray  # seconds until ``pending`` is perceived (inf: nothing pending)
     fear_fast: np.ndarray
     fear_slow: np.ndarray
-    habituation: np.ndarray  # (N, K); negative = sensitised
+    habituation: np.ndarray  # (N, K) contribution removed per parameter; negative = sensitised
     above_tolerance_s: np.ndarray
     aborted: np.ndarray  # bool
     drift_bpm: np.ndarray
@@ -222,7 +228,7 @@ class PeriodTrace:
 def scene_drive(
     params: PatientParams, positions: np.ndarray, habituation: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drive of the scenes at ``positions`` (N, K) given habituation (N, K).
+    """Drive of the scenes at ``positions`` (N, K) given the habituated contributions (N, K).
 
     Returns ``(drive (N,), raw contributions (N, K))``; the raw contributions (before
     habituation and scaling) tell which parameters are shown at a feared level.
@@ -234,6 +240,8 @@ def scene_drive(
         params.drive_scale,
         np.asarray(positions, dtype=np.int64),
         habituation,
+        params.habituation_max,
+        params.sensitisation_max,
     )
 
 
@@ -284,9 +292,10 @@ def initial(
     )
 
 
-def next_session(params: PatientParams, state: PatientState) -> np.ndarray:
-    """Habituation carried into the next session: ``retention`` of it (return of fear)."""
-    return params.retention[:, None] * state.habituation
+def next_session(params: PatientParams, habituation: np.ndarray) -> np.ndarray:
+    """Habituation (N, K) at the end of a session → at the start of the next: ``retention`` of
+    it is kept (partial return of fear)."""
+    return params.retention[:, None] * habituation
 
 
 # --- one decision period ------------------------------------------------------------------------
@@ -352,17 +361,25 @@ def transition(
     fear_mean = fear.mean(axis=0)
 
     # -- habituation / sensitisation (per parameter shown at a feared level) --------------------
+    # a more feared scene dishabituates: part of what was habituated is lost (classic
+    # habituation: a novel, stronger stimulus restores the response)
+    escalated = switches & (T1 > T0 + 1e-3)
+    if escalated.any():
+        hab = np.where(escalated[:, None] & (hab > 0), hab * (1.0 - p.dishabituation[:, None]), hab)
     act = p.activation
-    gate = np.clip((fear_mean - act) / act, 0.0, 1.0) * (fear_mean <= p.tolerance)
+    gate = np.clip((fear_mean - act) / (0.5 * act), 0.0, 1.0) * (fear_mean <= p.tolerance)
     excess = np.clip(fear_mean / p.tolerance - 1.0, 0.0, 1.0)
     raw_now = np.where(switches[:, None], raw_pending, raw_shown)
     present = raw_now > np.maximum(0.02 * _row_sum(raw_now), 1e-9)[:, None]
-    h_min = -p.sensitisation_max[:, None]
+    # habituation removes up to habituation_max of the current level's contribution, at a rate
+    # proportional to what is left to remove; sensitisation adds up to sensitisation_max of it
+    target_h = p.habituation_max[:, None] * raw_now
+    target_s = -p.sensitisation_max[:, None] * raw_now
     dh = P * (
-        p.habituation_per_s[:, None] * gate[:, None] * (p.habituation_max[:, None] - hab)
-        - p.sensitisation_per_s[:, None] * excess[:, None] * (hab - h_min)
+        p.habituation_per_s[:, None] * gate[:, None] * np.maximum(target_h - hab, 0.0)
+        - p.sensitisation_per_s[:, None] * excess[:, None] * np.maximum(hab - target_s, 0.0)
     )
-    hab_new = np.clip(hab + np.where(present, dh, 0.0), h_min, p.habituation_max[:, None])
+    hab_new = hab + np.where(present, dh, 0.0)
 
     # -- abort: time above tolerance, draining twice as fast below it ----------------------------
     n_above = (fear > p.tolerance).sum(axis=0)

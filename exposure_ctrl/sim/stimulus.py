@@ -195,19 +195,31 @@ def tables_drive(
     interaction: np.ndarray,
     drive_scale: np.ndarray,
     positions: np.ndarray,
-    habituation: np.ndarray | None = None,
+    habituated: np.ndarray | None = None,
+    habituation_max: np.ndarray | None = None,
+    sensitisation_max: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Drive of the scenes at ``positions`` (N, K): ``(drive (N,), raw contributions (N, K))``.
 
-    Contributions are damped by ``habituation`` (N, K) (none when None), summed with their
-    pairwise interaction terms, multiplied by the level gains and by ``drive_scale``; a drive is
-    never negative. Row sums use einsum: faster than ``sum(axis=1)`` on (N, K) and, unlike a
-    BLAS product, they give a patient the same result whatever the batch size.
+    ``habituated`` (N, K) is the contribution habituation has removed from each parameter (in
+    the units of ``level_drive``; negative: added by sensitisation). At a level contributing
+    ``raw`` it removes at most ``habituation_max * raw`` and adds at most
+    ``sensitisation_max * raw``: habituation acquired at a low level transfers only partly to
+    higher ones (generalisation decrement), fully to lower ones. The contributions are summed
+    with their pairwise interaction terms, multiplied by the level gains and by
+    ``drive_scale``; a drive is never negative. Row sums use einsum: faster than
+    ``sum(axis=1)`` on (N, K) and, unlike a BLAS product, they give a patient the same result
+    whatever the batch size.
     """
     n, k, lv = level_drive.shape
     idx = (np.arange(n)[:, None] * (k * lv) + np.arange(k)[None, :] * lv) + positions
     raw = level_drive.reshape(-1).take(idx)
-    a = raw if habituation is None else raw * (1.0 - habituation)
+    if habituated is None:
+        a = raw
+    else:
+        hi = raw if habituation_max is None else habituation_max[:, None] * raw
+        lo = -raw if sensitisation_max is None else -sensitisation_max[:, None] * raw
+        a = raw - np.minimum(np.maximum(habituated, lo), hi)
     total = np.einsum("nk->n", a)
     if k > 1:
         total = total + np.einsum("nj,nj->n", np.einsum("nkj,nk->nj", interaction, a), a)

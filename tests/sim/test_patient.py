@@ -128,13 +128,29 @@ def test_no_habituation_at_low_fear_habituation_in_the_window_sensitisation_abov
         "habituate": dataclasses.replace(base, tolerance=np.full(n, 5.0), activation=np.full(n, 0.1)),
         "inactive": dataclasses.replace(base, tolerance=np.full(n, 5.0), activation=np.full(n, 3.0)),
     }
-    h = {}
+    h, d = {}, {}
     for name, p in cases.items():
         _, st = _run(p, sc, sched)
         h[name] = st.habituation
-    assert np.all(h["sensitise"].min(axis=1) < -0.05)
-    assert np.all(h["habituate"].max(axis=1) > 0.3)
+        d[name], _ = pt.scene_drive(p, top, st.habituation)
+    assert np.all(h["sensitise"].min(axis=1) < 0) and np.all(d["sensitise"] > 1.05)
+    assert np.all(h["habituate"].min(axis=1) >= 0) and np.all(d["habituate"] < 0.75)
     np.testing.assert_array_equal(h["inactive"], 0.0)
+
+
+def test_habituation_is_specific_to_the_level(spider):
+    """What is habituated at a low step is a smaller share of a higher step's fear."""
+    sc = spider
+    p = sample_patients(sc, "spider-moderate", range(6))
+    n, k = p.n, sc.n_parameters
+    p = dataclasses.replace(p, tolerance=np.full(n, 5.0), activation=np.full(n, 0.01))
+    low = np.broadcast_to(sc.hierarchy_positions[4], (n, k))
+    top = np.broadcast_to(sc.hierarchy_positions[-1], (n, k))
+    _, st = _run(p, sc, np.stack([low] * 240))  # 20 minutes at a low step
+    zero = np.zeros((n, k))
+    frac_low = 1 - pt.scene_drive(p, low, st.habituation)[0] / pt.scene_drive(p, low, zero)[0]
+    frac_top = 1 - pt.scene_drive(p, top, st.habituation)[0] / pt.scene_drive(p, top, zero)[0]
+    assert np.all(frac_low > 0.3) and np.all(frac_top < frac_low - 0.1)
 
 
 def test_abort_after_sustained_fear_above_tolerance(spider):
@@ -201,5 +217,5 @@ def test_true_action_effects_match_the_drive_difference(spider, params):
 def test_next_session_keeps_a_fraction_of_habituation(params):
     n, k = params.n, params.n_parameters
     st = pt.initial(params, np.zeros((n, k), dtype=np.int64), np.zeros(n), np.zeros(n), np.full((n, k), 0.5))
-    kept = pt.next_session(params, st)
+    kept = pt.next_session(params, st.habituation)
     np.testing.assert_allclose(kept, 0.5 * params.retention[:, None] * np.ones((1, k)))

@@ -1,0 +1,521 @@
+"""Sessions of N simulated patients in lockstep: the engine behind both environments.
+
+One session per patient slot ("row"): a baseline phase in the safe scene (run while the row is
+reset), the exposure phase one decision period per :meth:`SessionBatch.step`, and at the end a
+recovery phase in the safe scene. Inside every step, exactly as live: the arousal tracker's
+features feed the safety shield, the shield filters the policy's action, the scene changes, the
+patient and the sensor advance one period, the tracker ingests the sensor's samples (and a SUDS
+rating when one is due) and produces the next observation.
+
+:class:`~exposure_ctrl.sim.env.ExposureEnv` is this with N = 1;
+:class:`~exposure_ctrl.sim.vector_env.ExposureVectorEnv` with N patients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from exposure_ctrl import __version__
+from exposure_ctrl.arousal import ArousalTracker, Feature
+from exposure_ctrl.errors import ConfigError
+from exposure_ctrl.safety import Reason, SafetyInputs, ShieldConfig, ShieldState, resume, shield_step
+from exposure_ctrl.scenario.model import Scenario
+from exposure_ctrl.sim import patient as pt
+from exposure_ctrl.sim.arrays import put_rows, take_rows
+from exposure_ctrl.sim.cohorts import EVAL_SIZE, CohortSpec, Mixture, Split, sample_patients
+from exposure_ctrl.sim.noise import NoiseLayout, split_noise
+from exposure_ctrl.sim.observation import ObservationLayout
+from exposure_ctrl.sim.records import Recorder, SessionEnd, SessionStart, StepRecord
+from exposure_ctrl.sim.reward import RewardConfig, reward_terms
+from exposure_ctrl.sim.sensors import SensorConfig
+from exposure_ctrl.sim.simulator import Simulator
+
+__all__ = ["SessionOptions", "SessionBatch", "safety_inputs", "merge_tracker_rows"]
+
+_TRAIN_INDICES = 2**31
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionOptions:
+    """Settings shared by the environments (their ``Arguments`` docstring section explains each)."""
+
+    cohort: CohortSpec | Mixture
+    split: Split = "train"
+    sensor: str | SensorConfig = "strap"
+    reward: RewardConfig = RewardConfig()
+    suds_every_s: float | None = 60.0
+    recovery: bool = True
+    recovery_near_bpm: float | None = None  # default: half the window's low edge
+    course_sessions: int = 1
+    therapist_resume_s: float | None = 60.0
+    scaled: bool = True
+    truth_in_info: bool = False
+
+    def __post_init__(self) -> None:
+        if self.split not in ("train", "eval", "calibration"):
+            raise ConfigError(f"split must be 'train' or 'eval', found {self.split!r}")
+        if self.course_sessions < 1:
+            raise ConfigError(f"course_sessions must be at least 1, found {self.course_sessions}")
+        if self.suds_every_s is not None and not self.suds_every_s > 0:
+            raise ConfigError(f"suds_every_s must be positive or None, found {self.suds_every_s!r}")
+        if self.therapist_resume_s is not None and not self.therapist_resume_s >= 0:
+            raise ConfigError(f"therapist_resume_s must be >= 0 or None, found {self.therapist_resume_s!r}")
+
+
+def safety_inputs(
+    tracker_obs: np.ndarray, hr_bpm: np.ndarray, positions: np.ndarray, since_change_s: np.ndarray
+) -> SafetyInputs:
+    """What the shield sees, from the tracker's (unscaled) observation at the decision time.
+
+    ``hr_bpm`` is the tracker's smoothed absolute heart rate (NaN before the first usable
+    sample); the rise above baseline and the time since the last clean sample are the features
+    ``hr_above_bpm`` and ``since_clean_s``. The headset is always connected in the gym and the
+    simulated patient never presses the panic button (a patient who has had enough aborts).
+    """
+    n = tracker_obs.shape[0]
+    stale = tracker_obs[:, Feature.STALE] > 0.5
+    blind_s = tracker_obs[:, Feature.SINCE_CLEAN_S]
+    above = np.where(np.isnan(hr_bpm), np.nan, tracker_obs[:, Feature.HR_ABOVE_BPM])
+    return SafetyInputs(
+        hr_bpm=np.asarray(hr_bpm, dtype=float).copy(),
+        hr_above_baseline_bpm=above,
+        blind_s=np.where(stale & np.isnan(hr_bpm), np.inf, blind_s),
+        headset_lost_s=np.zeros(n),
+        panic=np.zeros(n, dtype=bool),
+        since_change_s=np.asarray(since_change_s, dtype=float).copy(),
+        positions=np.asarray(positions, dtype=np.int64),
+    )
+
+
+# --- merging rows of the arousal tracker ------------------------------------------------------
+
+
+def merge_tracker_rows(dst: Any, src: Any, rows: np.ndarray) -> None:
+    """Overwrite patients ``rows`` of ``dst`` (an :class:`ArousalTracker` of N patients) with the
+    patients of ``src`` (a tracker of ``len(rows)`` patients), in place.
+
+    The tracker has no row API, so this walks its arrays: the patient axis of an array is the
+    one whose length is N in ``dst`` and ``len(rows)`` in ``src`` (axis 0, else axis 1); arrays
+    equal in both (shared tables) are left alone, as are index helpers (``arange(N)``). Nested
+    objects of the arousal package are merged the same way. Tested by the vector environment's
+    test against fresh single environments.
+    """
+    n_dst = int(dst.n)
+    n_src = int(src.n)
+    if n_src >= n_dst:
+        raise ValueError("merge_tracker_rows replaces some rows; replace the whole tracker instead")
+    _merge(dst, src, np.asarray(rows, dtype=np.int64), n_dst, n_src, depth=0)
+
+
+def _merge(dst: Any, src: Any, rows: np.ndarray, n_dst: int, n_src: int, depth: int) -> None:
+    if depth > 4:
+        return
+    for name in _attribute_names(dst):
+        dv = getattr(dst, name, None)
+        sv = getattr(src, name, None)
+        if isinstance(dv, np.ndarray) and isinstance(sv, np.ndarray):
+            if dv.ndim >= 1 and dv.shape[0] == n_dst and sv.shape[0] == n_src and dv.shape[1:] == sv.shape[1:]:
+                if dv.ndim == 1 and dv.dtype.kind in "iu" and np.array_equal(dv, np.arange(n_dst)):
+                    continue  # an index helper
+                dv[rows] = sv
+            elif dv.ndim >= 2 and dv.shape[1] == n_dst and sv.shape[1] == n_src and dv.shape[0] == sv.shape[0]:
+                dv[:, rows] = sv
+        elif dv is not None and type(dv).__module__.startswith("exposure_ctrl.arousal") and sv is not None:
+            _merge(dv, sv, rows, n_dst, n_src, depth + 1)
+
+
+def _attribute_names(obj: Any) -> list[str]:
+    names = list(vars(obj)) if hasattr(obj, "__dict__") else []
+    for cls in type(obj).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else list(slots)
+    return names
+
+
+# --- the batch -------------------------------------------------------------------------------
+
+
+class SessionBatch:
+    """Sessions of N patients (see the module docstring)."""
+
+    def __init__(self, scenario: Scenario, n: int, options: SessionOptions, rng: np.random.Generator) -> None:
+        if n < 1:
+            raise ConfigError(f"the number of patients must be at least 1, found {n}")
+        self.sc = scenario
+        self.n = int(n)
+        self.opts = options
+        self.rng = rng
+        self.period_s = float(scenario.timing.decision_period_s)
+        self.shield_cfg = ShieldConfig.from_scenario(scenario)
+        self.safe = np.asarray(scenario.positions(scenario.safe_state), dtype=np.int64)
+        self.start_pos = np.asarray(scenario.positions(scenario.start), dtype=np.int64)
+        probe = ArousalTracker(scenario, n=1)
+        self.layout = ObservationLayout(
+            scenario, probe.observation_names, probe.observation_scales, scaled=options.scaled
+        )
+        self._tracker_scales = np.asarray(probe.observation_scales, dtype=np.float64)
+        tg = scenario.targets
+        self.window = (float(tg.arousal_window_bpm.low), float(tg.arousal_window_bpm.high))
+        self.ceiling = float(tg.ceiling_bpm)
+        self.recovery_near_bpm = (
+            options.recovery_near_bpm if options.recovery_near_bpm is not None else 0.5 * self.window[0]
+        )
+        self.recorder: Recorder | None = None
+        self.cohort_name = options.cohort.name
+        n = self.n
+        k = scenario.n_parameters
+        # per-row bookkeeping
+        self.positions = np.broadcast_to(self.start_pos, (n, k)).copy()
+        self.since_change_s = np.zeros(n)
+        self.exposure_s = np.zeros(n)
+        self.max_step = np.zeros(n, dtype=np.int64)
+        self.in_window_s = np.zeros(n)
+        self.latched_s = np.zeros(n)
+        self.patient_index = np.zeros(n, dtype=np.int64)
+        self.session = np.zeros(n, dtype=np.int64)
+        self.course_open = np.zeros(n, dtype=bool)
+        self.end_habituation = np.zeros((n, k))
+        self.shield = ShieldState.initial(n)
+        self.baseline_bpm = np.full(n, np.nan)
+        self.baseline_good = np.zeros(n, dtype=bool)
+        self.sim: Simulator | None = None
+        self.tracker: ArousalTracker | None = None
+        self._tracker_obs = np.zeros((n, self.layout.tracker_size))
+
+    # --- rows ----------------------------------------------------------------------------------
+
+    def set_rng(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        if self.sim is not None:
+            self.sim.set_rng(rng)
+
+    def _draw_indices(self, r: int) -> np.ndarray:
+        high = _TRAIN_INDICES if self.opts.split == "train" else EVAL_SIZE
+        return self.rng.integers(0, high, size=r)
+
+    def start(
+        self,
+        rows: Sequence[int] | np.ndarray,
+        patient_index: Sequence[int] | np.ndarray | None = None,
+        new_course: bool = False,
+    ) -> None:
+        """Begin a session for ``rows``: the next session of the same patient while a course is
+        open (``course_sessions`` > 1), else a new patient (``patient_index`` or drawn from the
+        generator). Runs the baseline phase; the rows are then at the start of exposure."""
+        rows = np.asarray(rows, dtype=np.int64)
+        r = len(rows)
+        if r == 0:
+            return
+        sc = self.sc
+        k = sc.n_parameters
+        cont = self.course_open[rows] & (not new_course) & (patient_index is None)
+        idx = self.patient_index[rows].copy()
+        fresh = ~cont
+        if fresh.any():
+            if patient_index is not None:
+                idx[fresh] = np.broadcast_to(np.asarray(patient_index, dtype=np.int64), (r,))[fresh]
+            else:
+                idx[fresh] = self._draw_indices(int(fresh.sum()))
+        if self.sim is not None and cont.any():
+            old = take_rows(self.sim.params, rows)
+            params = old
+            if fresh.any():
+                new = sample_patients(sc, self.opts.cohort, idx[fresh], split=self.opts.split)
+                params = put_rows(old, np.flatnonzero(fresh), new)
+            hab = np.where(cont[:, None], pt.next_session(old, self.end_habituation[rows]), 0.0)
+        else:
+            params = sample_patients(sc, self.opts.cohort, idx, split=self.opts.split)
+            hab = np.zeros((r, k))
+        self.session[rows] = np.where(cont, self.session[rows] + 1, 0)
+        self.patient_index[rows] = idx
+        self.course_open[rows] = self.opts.course_sessions > 1
+
+        # baseline phase on a sub-batch, then merge
+        safe_r = np.broadcast_to(self.safe, (r, k))
+        sim = Simulator(sc, params, rng=self.rng, sensor=self.opts.sensor, positions=safe_r, habituation=hab)
+        tr = ArousalTracker(sc, n=r, positions=safe_r, t0=0.0)
+        tr.begin_baseline(0.0)
+        tr.set_scene(0.0, safe_r)
+        steps = int(math.ceil(sc.timing.baseline_s / self.period_s - 1e-9))
+        for _ in range(steps):
+            f = sim.step(safe_r).frames
+            tr.update_block(f.t_s, f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
+        t = float(sim.patient.t_s[0])
+        base = tr.finish_baseline(t)
+        start = np.broadcast_to(self.start_pos, (r, k))
+        tr.set_scene(t, start)
+        tobs = tr.tick(t)
+        if r == self.n and np.array_equal(rows, np.arange(self.n)):
+            self.sim = sim
+            self.tracker = tr
+        else:
+            if self.sim is None or self.tracker is None:
+                raise RuntimeError("start every row before starting some of them")
+            self.sim.params = put_rows(self.sim.params, rows, sim.params)
+            self.sim.patient = put_rows(self.sim.patient, rows, sim.patient)
+            self.sim.sensor_state = put_rows(self.sim.sensor_state, rows, sim.sensor_state)
+            merge_tracker_rows(self.tracker, tr, rows)
+        self._tracker_obs[rows] = tobs
+        self.positions[rows] = start
+        self.since_change_s[rows] = 0.0
+        self.exposure_s[rows] = 0.0
+        self.max_step[rows] = np.maximum(sc.hierarchy_index_of_intensity(sc.intensity_of_positions(start)), 0)
+        self.in_window_s[rows] = 0.0
+        self.latched_s[rows] = 0.0
+        self.shield = ShieldState(
+            above_ceiling_s=_set(self.shield.above_ceiling_s, rows, 0.0),
+            latched=_set(self.shield.latched, rows, False),
+            latch_reason=_set(self.shield.latch_reason, rows, 0),
+        )
+        self.baseline_bpm[rows] = base.bpm
+        self.baseline_good[rows] = base.good
+        if self.recorder is not None:
+            versions = (("exposure_ctrl", __version__), ("numpy", np.__version__))
+            for j, row in enumerate(rows):
+                self.recorder.record(
+                    SessionStart(
+                        row=int(row),
+                        t_s=t,
+                        scenario_id=sc.id,
+                        scenario_sha256=sc.sha256,
+                        cohort=self.cohort_name,
+                        split=self.opts.split,
+                        patient_index=int(idx[j]),
+                        session=int(self.session[row]),
+                        baseline_bpm=float(base.bpm[j]),
+                        baseline_good=bool(base.good[j]),
+                        baseline_reasons=base.reasons[j],
+                        versions=versions,
+                    )
+                )
+
+    # --- observation -----------------------------------------------------------------------
+
+    def observation(self) -> np.ndarray:
+        """The current observations (N, D), float32, a new array."""
+        tobs = self._tracker_obs / self._tracker_scales if self.opts.scaled else self._tracker_obs
+        return self.layout.build(tobs, self.positions, self.exposure_s)
+
+    def action_masks(self) -> np.ndarray:
+        return self.sc.action_mask(self.positions)
+
+    # --- the step ---------------------------------------------------------------------------
+
+    def step(
+        self, actions: np.ndarray, active: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """One decision period for every row: ``(obs, reward, terminated, info)`` (arrays).
+
+        Rows not ``active`` (sessions over, about to be restarted) are advanced but hold, are
+        never terminated again and are not recorded.
+        """
+        sim, tr, sc = self.sim, self.tracker, self.sc
+        if sim is None or tr is None:
+            raise RuntimeError("start the sessions before stepping")
+        n = self.n
+        P = self.period_s
+        a = np.asarray(actions, dtype=np.int64).reshape(n)
+        act = np.ones(n, dtype=bool) if active is None else np.asarray(active, dtype=bool)
+        if not act.all():
+            a = np.where(act, a, 0)
+        t = sim.patient.t_s.copy()
+
+        # the simulated therapist resumes a latched shield once the patient is calm and seen
+        fresh = self._tracker_obs[:, Feature.STALE] < 0.5
+        if self.opts.therapist_resume_s is not None and self.shield.latched.any():
+            calm = fresh & (self._tracker_obs[:, Feature.HR_ABOVE_BPM] < self.window[1])
+            which = self.shield.latched & (self.latched_s >= self.opts.therapist_resume_s) & calm
+            if which.any():
+                self.shield = resume(self.shield, which)
+                self.latched_s = np.where(which, 0.0, self.latched_s)
+
+        inputs = safety_inputs(self._tracker_obs, tr.features.hr, self.positions, self.since_change_s)
+        verdict, self.shield = shield_step(self.shield_cfg, sc, self.shield, inputs, a, P)
+        moved = sc.apply_action(self.positions, verdict.action)
+        new = np.where(verdict.go_safe[:, None], self.safe[None, :], moved)
+        changed = np.any(new != self.positions, axis=1)
+        if changed.any():
+            tr.set_scene(t, new, mask=changed)
+        shown = new
+        self.positions = new
+
+        step = sim.step(shown)
+        f = step.frames
+        tr.update_block(f.t_s, f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
+        t_end = t + P
+        prev_exp = self.exposure_s
+        self.exposure_s = prev_exp + P
+        suds = np.full(n, np.nan)
+        every = self.opts.suds_every_s
+        if every is not None:
+            due = np.floor(self.exposure_s / every + 1e-9) > np.floor(prev_exp / every + 1e-9)
+            if due.any():
+                tr.set_suds(t_end, step.trace.suds, mask=due)
+                suds = np.where(due, step.trace.suds, np.nan)
+        self._tracker_obs = tr.tick(t_end)
+
+        reason = verdict.reason
+        stepi = np.maximum(sc.hierarchy_index_of_intensity(sc.intensity_of_positions(new)), -1)
+        progress = np.maximum(stepi - self.max_step, 0)
+        self.max_step = np.maximum(self.max_step, stepi)
+        policy_changed = changed & (reason == int(Reason.NONE))
+        blocked = (a != 0) & (reason != int(Reason.NONE)) & (verdict.action != a)
+        aborted = step.trace.aborted_now & act
+        terms = reward_terms(
+            self.opts.reward, step.trace.arousal_bpm, self.window, self.ceiling, progress, policy_changed, blocked, aborted
+        )
+        self.in_window_s += terms.in_window * P
+        self.since_change_s = np.where(changed, P, self.since_change_s + P)
+        self.latched_s = np.where(self.shield.latched, self.latched_s + P, 0.0)
+        completed = act & ~aborted & (self.exposure_s >= sc.timing.exposure_max_s - 1e-9)
+        terminated = aborted | completed
+        recovery_s = np.full(n, np.nan)
+        if terminated.any():
+            self.end_habituation = np.where(terminated[:, None], sim.patient.habituation, self.end_habituation)
+            self.course_open &= ~(aborted | (terminated & (self.session + 1 >= self.opts.course_sessions)))
+            if self.opts.recovery and completed.any():
+                done_rows = np.flatnonzero(completed)
+                recovery_s[done_rows] = self._recovery(done_rows)
+
+        info = {
+            "action_mask": self.action_masks(),
+            "positions": self.positions.copy(),
+            "hierarchy_index": stepi,
+            "proposed_action": a.copy(),
+            "executed_action": np.where(verdict.go_safe, -1, verdict.action),
+            "shield_reason": reason.copy(),
+            "go_safe": verdict.go_safe.copy(),
+            "t_s": t_end.copy(),
+            "exposure_s": self.exposure_s.copy(),
+            "suds": suds,
+            "aborted": aborted.copy(),
+            "completed": completed.copy(),
+            "recovery_s": recovery_s,
+            "reward_terms": {
+                "in_window": terms.in_window,
+                "above_ceiling": terms.above_ceiling,
+                "progress": terms.progress,
+                "changed": terms.changed,
+                "blocked": terms.blocked,
+                "aborted": terms.aborted,
+            },
+        }
+        if self.opts.truth_in_info:
+            info["truth"] = self.truth()
+        if self.recorder is not None:
+            self._record(t, a, verdict, terms.total, terms, suds, aborted, step, completed, recovery_s, act)
+        return self.observation(), terms.total, terminated, info
+
+    def truth(self) -> dict[str, np.ndarray]:
+        """Ground truth for evaluation: fear, fear-driven rise, and the true effects (bpm) of
+        every action (impossible moves: 0, the shield holds them) and the whole-range
+        sensitivity of every parameter at the current scene."""
+        sim = self.sim
+        if sim is None:
+            raise RuntimeError("start the sessions first")
+        eff = np.nan_to_num(sim.action_effects(self.positions), nan=0.0)
+        return {
+            "fear": sim.fear(),
+            "arousal_bpm": sim.arousal_bpm(),
+            "action_effects_bpm": eff,
+            "sensitivities_bpm": true_sensitivities(sim.params, sim.patient, self.positions, self.sc),
+            "habituation": sim.patient.habituation.copy(),
+        }
+
+    def _recovery(self, rows: np.ndarray) -> np.ndarray:
+        """Recovery phase of the rows whose exposure ended: the safe scene until the fear-driven
+        rise is back within ``recovery_near_bpm`` of rest, at most ``timing.recovery_s``.
+        Returns the time it took (the limit when not reached)."""
+        sim = self.sim
+        assert sim is not None
+        sc = self.sc
+        params = take_rows(sim.params, rows)
+        state = take_rows(sim.patient, rows)
+        r = len(rows)
+        grid = sim.grid
+        layout = NoiseLayout(beats=pt.beats_capacity(grid.period_s), sensor_z=0)
+        safe = np.broadcast_to(self.safe, (r, sc.n_parameters))
+        limit = float(sc.timing.recovery_s)
+        took = np.full(r, limit)
+        done = pt.true_arousal_bpm(params, state) <= self.recovery_near_bpm
+        took[done] = 0.0
+        elapsed = 0.0
+        while elapsed < limit - 1e-9 and not done.all():
+            pn, _ = split_noise(layout, self.rng.random((layout.n_uniform, r)), self.rng.standard_normal((layout.n_normal, r)))
+            state, trace = pt.transition(params, state, safe, pn, grid)
+            near = trace.arousal_bpm <= self.recovery_near_bpm  # (S, N)
+            first = np.argmax(near, axis=0)
+            hit = near.any(axis=0) & ~done
+            took = np.where(hit, elapsed + grid.offsets_s[first], took)
+            done |= hit
+            elapsed += grid.period_s
+        return took
+
+    def _record(self, t, a, verdict, total, terms, suds, aborted, step, completed, recovery_s, act) -> None:  # noqa: ANN001
+        rec = self.recorder
+        assert rec is not None and self.sim is not None
+        fear = self.sim.fear()
+        ar = self.sim.arousal_bpm()
+        hr_above = self._tracker_obs[:, Feature.HR_ABOVE_BPM]
+        for i in np.flatnonzero(act):
+            i = int(i)
+            rec.record(
+                StepRecord(
+                    row=i,
+                    t_s=float(t[i]),
+                    positions=tuple(int(x) for x in self.positions[i]),
+                    proposed=int(a[i]),
+                    executed=int(verdict.action[i]) if not verdict.go_safe[i] else -1,
+                    shield_reason=Reason(int(verdict.reason[i])).code,
+                    go_safe=bool(verdict.go_safe[i]),
+                    reward=float(total[i]),
+                    in_window=float(terms.in_window[i]),
+                    above_ceiling=float(terms.above_ceiling[i]),
+                    hr_above_bpm=float(hr_above[i]),
+                    suds=None if np.isnan(suds[i]) else float(suds[i]),
+                    aborted=bool(aborted[i]),
+                    truth_fear=float(fear[i]),
+                    truth_arousal_bpm=float(ar[i]),
+                )
+            )
+            if aborted[i] or completed[i]:
+                rec.record(
+                    SessionEnd(
+                        row=i,
+                        t_s=float(t[i] + self.period_s),
+                        how="aborted" if aborted[i] else "completed",
+                        exposure_s=float(self.exposure_s[i]),
+                        highest_step=int(self.max_step[i]),
+                        time_in_window_frac=float(self.in_window_s[i] / max(self.exposure_s[i], 1e-9)),
+                        recovery_s=None if np.isnan(recovery_s[i]) else float(recovery_s[i]),
+                    )
+                )
+
+
+def true_sensitivities(params: pt.PatientParams, state: pt.PatientState, positions: np.ndarray, sc: Scenario) -> np.ndarray:
+    """Per parameter, the steady-state fear-driven rise (bpm) its whole range adds at the current
+    scene: the parameter at its most feared level minus at its least, the others as they are
+    (the quantity the response model's ``sensitivity_arrays`` estimates). Shape (N, K)."""
+    pos = np.asarray(positions, dtype=np.int64)
+    n, k = pos.shape
+    out = np.empty((n, k))
+    for kk in range(k):
+        hi = pos.copy()
+        lo = pos.copy()
+        hi[:, kk] = sc.n_levels[kk] - 1
+        lo[:, kk] = 0
+        d_hi, _ = pt.scene_drive(params, hi, state.habituation)
+        d_lo, _ = pt.scene_drive(params, lo, state.habituation)
+        out[:, kk] = params.hr_gain_bpm * (d_hi - d_lo)
+    return out
+
+
+def _set(a: np.ndarray, rows: np.ndarray, value: Any) -> np.ndarray:
+    out = a.copy()
+    out[rows] = value
+    return out
