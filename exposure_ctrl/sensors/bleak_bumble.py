@@ -75,6 +75,45 @@ _PROPERTY_NAMES = {
 }
 
 
+_orphans: set[asyncio.Future[Any]] = set()
+"""Radio operations that outlived a cancelled caller; they finish by themselves (milliseconds)."""
+
+
+def _keep(fut: asyncio.Future[Any]) -> None:
+    _orphans.add(fut)
+    fut.add_done_callback(_orphans.discard)
+
+
+async def _radio(coro: Awaitable[_T], undo: Callable[[_T], Awaitable[Any]] | None = None) -> _T:
+    """Await a bumble operation that must not be cancelled half-way.
+
+    Cancelling a bumble HCI command while it is in flight desynchronises bumble's host (the late
+    response lands on the next command's future). So the operation runs in its own task,
+    shielded: if the caller is cancelled, the operation still completes, and ``undo(result)``
+    (e.g. detach a device, drop a connection) then cleans up what nobody will use.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+
+        def finished(t: asyncio.Future[_T]) -> None:
+            if t.cancelled():
+                return
+            if t.exception() is not None:
+                log.debug("orphaned radio operation failed: %r", t.exception())
+                return
+            if undo is not None:
+                _keep(asyncio.ensure_future(undo(t.result())))
+
+        if task.done():
+            finished(task)
+        else:
+            _keep(task)
+            task.add_done_callback(finished)
+        raise
+
+
 def _uuid_str(u: core.UUID) -> str:
     """bumble UUID -> bleak's normalised 128-bit lower-case string."""
     return str(_uuid.UUID(bytes=bytes(u.uuid_128_bytes[::-1])))
@@ -111,6 +150,9 @@ class VirtualAir:
 
     async def attach(self, name: str, address: str | None = None, *, first_byte: int = 0xC0) -> Device:
         """Create a powered-on bumble device with its own controller on this air."""
+        return await _radio(self._attach(name, address, first_byte), self.detach)
+
+    async def _attach(self, name: str, address: str | None, first_byte: int) -> Device:
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
@@ -131,11 +173,16 @@ class VirtualAir:
 
     async def detach(self, device: Device) -> None:
         """Drop ``device`` from the air (its connections end). Safe to call twice."""
+        await _radio(self._detach(device))
+
+    async def _detach(self, device: Device) -> None:
         entry = self._devices.pop(id(device), None)
         if entry is None:
             return
         _, controller = entry
         for conn in list(device.connections.values()):
+            if not any(c.handle == conn.handle for c in controller.le_connections.values()):
+                continue  # already gone at the link layer
             try:
                 await asyncio.wait_for(conn.disconnect(), 1.0)
             except Exception:  # the peer may be gone already
@@ -267,7 +314,7 @@ class BumbleScanner(BaseBleakScanner):
         device = await self._air.attach("bleak-scanner")
         device.on(Device.EVENT_ADVERTISEMENT, self._on_advertisement)
         self._device = device
-        await device.start_scanning(active=self._active, filter_duplicates=False)
+        await _radio(device.start_scanning(active=self._active, filter_duplicates=False))
 
     async def stop(self) -> None:
         device, self._device = self._device, None
@@ -349,7 +396,10 @@ class BumbleClient(BaseBleakClient):
         self._device = await self._air.attach("bleak-client")
         try:
             try:
-                conn = await self._device.connect(hci.Address(self.address), timeout=self._timeout)
+                conn = await _radio(
+                    self._device.connect(hci.Address(self.address), timeout=self._timeout),
+                    _drop_connection,
+                )
             except (core.BaseBumbleError, asyncio.TimeoutError) as e:
                 raise BleakError(f"could not connect to {self.address}: {e}") from e
             self._connection = conn
@@ -415,7 +465,7 @@ class BumbleClient(BaseBleakClient):
         conn = self._connection
         if conn is not None and self._lost is not None and not self._lost.done():
             try:
-                await asyncio.wait_for(conn.disconnect(), 2.0)
+                await _radio(asyncio.wait_for(conn.disconnect(), 2.0))
             except Exception:
                 log.debug("disconnect from %s failed", self.address, exc_info=True)
         await self._release()
@@ -512,3 +562,10 @@ class BumbleClient(BaseBleakClient):
 
 
 _background: set[asyncio.Future[Any]] = set()
+
+
+async def _drop_connection(conn: Connection) -> None:
+    try:
+        await asyncio.wait_for(conn.disconnect(), 2.0)
+    except Exception:
+        log.debug("dropping an unwanted connection failed", exc_info=True)

@@ -202,7 +202,9 @@ class VirtualStrap:
         self._battery: Any = None
         self._silent = False
         self._closed = False
+        self._link_down = False  # a link loss is under way: nothing goes out any more
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._radio_tasks: set[asyncio.Task[Any]] = set()  # run to completion, never cancelled
         self._subscribed = asyncio.Event()
 
     # --- lifecycle ---
@@ -284,20 +286,24 @@ class VirtualStrap:
         tasks, self._tasks = list(self._tasks), set()
         for t in tasks:
             t.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        radio, self._radio_tasks = list(self._radio_tasks), set()
+        if tasks or radio:
+            await asyncio.gather(*tasks, *radio, return_exceptions=True)
         device, self._device = self._device, None
         if device is not None:
             await self._air.detach(device)
 
-    def _spawn(self, coro: Any, what: str) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Any, what: str, *, radio: bool = False) -> asyncio.Task[Any]:
+        """Start a task; ``radio`` tasks drive bumble commands and are awaited, not cancelled,
+        on close (cancelling a command in flight desynchronises bumble's host)."""
         task = asyncio.create_task(coro, name=f"virtual strap {self.name}: {what}")
-        self._tasks.add(task)
+        (self._radio_tasks if radio else self._tasks).add(task)
         task.add_done_callback(self._task_done)
         return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        self._radio_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("virtual strap %s: task %s failed", self.name, task.get_name(), exc_info=task.exception())
 
@@ -343,13 +349,14 @@ class VirtualStrap:
         self.link_log.append(LinkEvent(self.clock.now(), kind, detail))
 
     def _on_connection(self, connection: Any) -> None:
+        self._link_down = False
         self._log("connected", str(connection.peer_address))
         connection.on(connection.EVENT_DISCONNECTION, lambda reason: self._on_disconnection(reason))
 
     def _on_disconnection(self, reason: int) -> None:
         self._log("disconnected", f"reason 0x{reason:02x}")
         if not self._silent and not self._closed and self._device is not None:
-            self._spawn(self._advertise(), "advertise")
+            self._spawn(self._advertise(), "advertise", radio=True)
 
     def _on_subscription(self, connection: Any, characteristic: Any, notify: bool, indicate: bool) -> None:
         if self._hrm is not None and characteristic.handle == self._hrm.handle:
@@ -388,7 +395,7 @@ class VirtualStrap:
     async def _notify(self, payload: bytes, *, raw: bool) -> SentNotification:
         if self._device is None:
             raise ConfigError("the virtual strap is not started")
-        delivered = self.subscribed
+        delivered = self.subscribed and not self._link_down
         note = SentNotification(self.clock.now(), payload, delivered, raw)
         self.sent.append(note)
         if delivered:
@@ -427,19 +434,30 @@ class VirtualStrap:
             await self._device.notify_subscribers(self._battery, bytes([pct]))
 
     async def disconnect(self, reason: str = "link loss") -> bool:
-        """Drop every connection as a radio link loss would; True if there was one."""
+        """Drop every connection as a radio link loss between two notifications would.
+
+        From this call on nothing more is sent (``delivered`` False); what was sent before has
+        left the strap (its packets are drained to the link) and reaches the central. Returns
+        True if there was a connection.
+        """
         device = self._device
         if device is None or not device.connections:
             return False
+        self._link_down = True
+        self._log("forced-disconnect", reason)
+        task = self._spawn(self._drop_links(device), "disconnect", radio=True)
+        await asyncio.shield(task)
+        return True
+
+    async def _drop_links(self, device: Any) -> None:
         from bumble import hci
 
-        self._log("forced-disconnect", reason)
         for conn in list(device.connections.values()):
             try:
+                await asyncio.wait_for(conn.drain(), 1.0)
                 await conn.disconnect(hci.HCI_CONNECTION_TIMEOUT_ERROR)
             except Exception:
                 log.debug("virtual strap: disconnect failed", exc_info=True)
-        return True
 
     async def go_silent(self, duration_s: float) -> None:
         """Out of range for ``duration_s`` clock seconds: disconnect and stop advertising."""
@@ -451,11 +469,11 @@ class VirtualStrap:
         try:
             await self.disconnect("out of range")
             if device.is_advertising:
-                await device.stop_advertising()
+                await asyncio.shield(self._spawn(device.stop_advertising(), "silence", radio=True))
             await self.clock.sleep(duration_s)
         finally:
             self._silent = False
-        await self._advertise()
+        await asyncio.shield(self._spawn(self._advertise(), "advertise", radio=True))
 
     async def _dropout_loop(self) -> None:
         assert self.dropouts is not None
