@@ -552,3 +552,8 @@ register_source(
     "exposure_ctrl.sensors.replay:open_replay_source",
     help="replay:FILE plays a recording made with `exposure-ctrl hr record` (speed=... for faster)",
 )
+register_source(
+    "sim",
+    "exposure_ctrl.sim.strap:open_sim_source",
+    help="a simulated patient wearing a simulated strap (scenario=..., seed=..., cohort=...)",
+)

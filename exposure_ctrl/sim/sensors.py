@@ -302,8 +302,11 @@ def sensor_step(
     return SensorState(left, last_bpm, state.lagged_bpm), frames
 
 
-def frames_to_samples(frames: SensorFrames, row: int = 0, source: str = "sim") -> list[HeartSample]:
-    """The delivered notifications of patient ``row`` as :class:`HeartSample` objects."""
+def frames_to_samples(
+    frames: SensorFrames, row: int = 0, source: str = "sim", t_offset: float = 0.0
+) -> list[HeartSample]:
+    """The delivered notifications of patient ``row`` as :class:`HeartSample` objects, their
+    times shifted by ``t_offset`` (session time → the session clock)."""
     out = []
     for s in range(frames.n_slots):
         if not frames.present[s, row]:
@@ -312,7 +315,7 @@ def frames_to_samples(frames: SensorFrames, row: int = 0, source: str = "sim") -
         c = int(frames.contact[s, row])
         out.append(
             HeartSample(
-                t=float(frames.t_s[s, row]),
+                t=float(frames.t_s[s, row]) + t_offset,
                 bpm=float(frames.bpm[s, row]),
                 rr_ms=tuple(float(x) for x in frames.rr_ms[s, row, :k]),
                 contact=None if c < 0 else bool(c),
