@@ -32,15 +32,15 @@ from exposure_ctrl.arousal.model import ModelConfig, ResponseModel, Sensitivity
 from exposure_ctrl.arousal.tracker import ArousalTracker
 
 __all__ = [
+    "FEATURE_NAMES",
+    "FEATURE_SCALES",
+    "FEATURE_UNITS",
+    "N_FEATURES",
     "ArousalTracker",
     "ArtifactConfig",
     "BaselineConfig",
     "BaselineEstimator",
     "BaselineResult",
-    "FEATURE_NAMES",
-    "FEATURE_SCALES",
-    "FEATURE_UNITS",
-    "N_FEATURES",
     "Feature",
     "FeatureConfig",
     "FeatureState",

@@ -35,15 +35,15 @@ import numpy as np
 from exposure_ctrl.sensors.sample import Quality
 
 __all__ = [
-    "ArtifactConfig",
-    "UNUSABLE_BPM",
-    "UNTRUSTED_RR",
     "FLAG_ORDER",
+    "UNTRUSTED_RR",
+    "UNUSABLE_BPM",
+    "ArtifactConfig",
+    "block_references",
+    "median_rows",
     "sample_flags",
     "screen_rr",
-    "median_rows",
     "sorting_network",
-    "block_references",
 ]
 
 UNUSABLE_BPM = int(Quality.BPM_IMPOSSIBLE | Quality.NO_CONTACT | Quality.DEVICE_ERROR)
@@ -71,7 +71,9 @@ class ArtifactConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.ectopic_tolerance < 1:
-            raise ValueError(f"ectopic_tolerance must lie in (0, 1), found {self.ectopic_tolerance}")
+            raise ValueError(
+                f"ectopic_tolerance must lie in (0, 1), found {self.ectopic_tolerance}"
+            )
         if self.median_beats < 1 or not 1 <= self.min_reference <= self.median_beats:
             raise ValueError("need median_beats >= 1 and 1 <= min_reference <= median_beats")
 
@@ -91,7 +93,7 @@ def sample_flags(
     return flags
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sorting_network(m: int) -> tuple[tuple[int, int], ...]:
     """Comparators of Batcher's odd-even merge sort for ``m`` inputs (16 for m = 7)."""
     pairs = []

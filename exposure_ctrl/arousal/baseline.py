@@ -166,7 +166,11 @@ class BaselineEstimator:
             bmed = _nanmedian_rows(means)
             bmad = _nanmedian_rows(np.abs(means - bmed[:, None]))
             # successive samples are strongly correlated: an AR(1) effective sample size
-            mean = np.nanmean(np.where(ok, bpm, np.nan), axis=1, keepdims=True) if ok.any() else bpm[:, :1]
+            mean = (
+                np.nanmean(np.where(ok, bpm, np.nan), axis=1, keepdims=True)
+                if ok.any()
+                else bpm[:, :1]
+            )
             dev = np.where(ok, bpm - mean, 0.0)
             pair = ok[:, 1:] & ok[:, :-1]
             num = np.where(pair, dev[:, 1:] * dev[:, :-1], 0.0).sum(axis=1)
@@ -186,7 +190,9 @@ class BaselineEstimator:
             se = np.full(n, np.nan)
             drift = np.full(n, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            rmssd = np.where(self._ndiff > 0, np.sqrt(self._sumsq / np.maximum(self._ndiff, 1)), np.nan)
+            rmssd = np.where(
+                self._ndiff > 0, np.sqrt(self._sumsq / np.maximum(self._ndiff, 1)), np.nan
+            )
 
         reasons = []
         good = np.ones(n, dtype=bool)

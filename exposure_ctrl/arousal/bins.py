@@ -23,7 +23,7 @@ _NEVER = np.iinfo(np.int64).min // 2
 class TimeBins:
     """Per-patient ring of time bins, each holding ``channels`` sums."""
 
-    __slots__ = ("n", "n_bins", "bin_s", "channels", "sums", "index", "_cols")
+    __slots__ = ("_cols", "bin_s", "channels", "index", "n", "n_bins", "sums")
 
     def __init__(self, n: int, n_bins: int, bin_s: float, channels: int) -> None:
         if n_bins < 1 or bin_s <= 0 or channels < 1:

@@ -17,7 +17,8 @@ Usage::
 
 Inputs of one sample slot (``update``), arrays over N patients:
 
-- ``t``: time, monotonic seconds, scalar (lockstep) or (N,); must be finite.
+- ``t``: time, monotonic seconds, scalar (lockstep) or (N,); never decreasing per patient.
+  Slots without a sample (``present`` False) may carry any time, even NaN.
 - ``bpm`` (N,): reported heart rate.
 - ``rr_ms`` (N, R): RR intervals of the sample, oldest first, NaN-padded (or None).
 - ``rr_count`` (N,): how many of the R slots hold an interval (default: the finite ones).
@@ -58,11 +59,11 @@ from exposure_ctrl.arousal.bins import TimeBins
 from exposure_ctrl.sensors.sample import HeartSample, Quality
 
 __all__ = [
-    "Feature",
     "FEATURE_NAMES",
-    "FEATURE_UNITS",
     "FEATURE_SCALES",
+    "FEATURE_UNITS",
     "N_FEATURES",
+    "Feature",
     "FeatureConfig",
     "FeatureState",
     "SampleBlock",
@@ -172,7 +173,7 @@ class FeatureConfig:
         baseline: limits of a good baseline.
     """
 
-    artifacts: ArtifactConfig = ArtifactConfig()
+    artifacts: ArtifactConfig = dataclasses.field(default_factory=ArtifactConfig)
     hr_tau_s: float = 5.0
     slope_tau_s: float = 20.0
     bin_s: float = 5.0
@@ -182,7 +183,7 @@ class FeatureConfig:
     quality_bins: int = 12
     chain_gap_s: float = 2.5
     prior_baseline_bpm: float = 70.0
-    baseline: BaselineConfig = BaselineConfig()
+    baseline: BaselineConfig = dataclasses.field(default_factory=BaselineConfig)
 
     def __post_init__(self) -> None:
         for name in ("hr_tau_s", "slope_tau_s", "bin_s", "chain_gap_s"):
@@ -192,7 +193,7 @@ class FeatureConfig:
             raise ValueError("rmssd_bins, window_bins and quality_bins must be at least 1")
 
     @classmethod
-    def from_scenario(cls, scenario: Any, **overrides: Any) -> "FeatureConfig":
+    def from_scenario(cls, scenario: Any, **overrides: Any) -> FeatureConfig:
         """Defaults with the scenario's staleness limit (``safety.stale_after_s``)."""
         art = overrides.pop("artifacts", None) or ArtifactConfig(
             stale_after_s=float(scenario.safety.stale_after_s)
@@ -234,7 +235,9 @@ class FeatureState:
         self.scenario = scenario
         self.n = int(n)
         if config is None:
-            config = FeatureConfig.from_scenario(scenario) if scenario is not None else FeatureConfig()
+            config = (
+                FeatureConfig.from_scenario(scenario) if scenario is not None else FeatureConfig()
+            )
         self.config = config
         if scenario is not None:
             tg = scenario.targets
@@ -266,7 +269,10 @@ class FeatureState:
         self.rr_ring = np.full((art.median_beats, n), np.nan)
         self.last_rr = nan.copy()
         self.bins = TimeBins(
-            n, max(config.rmssd_bins, config.window_bins, config.quality_bins), config.bin_s, _N_CHANNELS
+            n,
+            max(config.rmssd_bins, config.window_bins, config.quality_bins),
+            config.bin_s,
+            _N_CHANNELS,
         )
         # counts
         self.n_samples = np.zeros(n, dtype=np.int64)
@@ -416,7 +422,11 @@ class FeatureState:
             inten = np.broadcast_to(self.scenario.intensity_of_positions(pos), (n,))
         else:
             inten = np.broadcast_to(np.asarray(intensity, dtype=np.float64), (n,))
-        m = np.ones(n, dtype=bool) if mask is None else np.broadcast_to(np.asarray(mask, bool), (n,))
+        m = (
+            np.ones(n, dtype=bool)
+            if mask is None
+            else np.broadcast_to(np.asarray(mask, bool), (n,))
+        )
         new_level = m & ~(np.abs(inten - self.intensity) <= 1e-9)  # NaN (no level yet) → new
         self.t_scene = np.where(m, t, self.t_scene)
         self.t_level = np.where(new_level, t, self.t_level)
@@ -431,7 +441,11 @@ class FeatureState:
         t = np.broadcast_to(np.asarray(t, dtype=np.float64), (n,))
         self._touch(t)
         v = np.broadcast_to(np.asarray(suds, dtype=np.float64), (n,))
-        m = np.ones(n, dtype=bool) if mask is None else np.broadcast_to(np.asarray(mask, bool), (n,))
+        m = (
+            np.ones(n, dtype=bool)
+            if mask is None
+            else np.broadcast_to(np.asarray(mask, bool), (n,))
+        )
         bad = m & ~((v >= 0) & (v <= 100))
         if bad.any():
             raise ValueError(f"SUDS ratings run from 0 to 100; found {v[bad][0]!r}")
@@ -470,7 +484,11 @@ class FeatureState:
         """Set the resting heart rate (and RMSSD) of the patients in ``mask`` (default all)."""
         n = self.n
         b = np.broadcast_to(np.asarray(bpm, dtype=np.float64), (n,))
-        m = np.ones(n, dtype=bool) if mask is None else np.broadcast_to(np.asarray(mask, bool), (n,))
+        m = (
+            np.ones(n, dtype=bool)
+            if mask is None
+            else np.broadcast_to(np.asarray(mask, bool), (n,))
+        )
         if np.any(m & ~np.isfinite(b)):
             raise ValueError("a baseline must be a finite heart rate")
         self.baseline_bpm = np.where(m, b, self.baseline_bpm)
@@ -538,7 +556,11 @@ class FeatureState:
             ect = plaus & (np.abs(rr - ref) > art.ectopic_tolerance * ref)
             n_imp = imposs.sum(axis=1)
             n_ect = ect.sum(axis=1)
-            flags = flags | ((n_imp > 0) * int(Quality.RR_IMPOSSIBLE)) | ((n_ect > 0) * int(Quality.RR_ECTOPIC))
+            flags = (
+                flags
+                | ((n_imp > 0) * int(Quality.RR_IMPOSSIBLE))
+                | ((n_ect > 0) * int(Quality.RR_ECTOPIC))
+            )
             acc = np.where(plaus & ~ect, rr, np.nan)
             has = trusted & (rr_count > 0)
             cols = np.arange(n)
@@ -676,7 +698,11 @@ class FeatureState:
 
         minute = self.bins.total(t, cfg.rmssd_bins, _MINUTE_CHANNELS)
         p0 = _PRESENT_N  # minute[c - p0] is channel c
-        cover, ndiff, sumsq = minute[_RR_COVER_MS - p0], minute[_RR_NDIFF - p0], minute[_RR_SUMSQ - p0]
+        cover, ndiff, sumsq = (
+            minute[_RR_COVER_MS - p0],
+            minute[_RR_NDIFF - p0],
+            minute[_RR_SUMSQ - p0],
+        )
         valid = (cover >= 1000.0 * cfg.rmssd_min_s) & (ndiff > 0)
         rmssd = np.sqrt(sumsq / np.where(valid, ndiff, 1.0))
         o[:, Feature.RMSSD_MS] = np.where(valid, rmssd, 0.0)
@@ -693,7 +719,9 @@ class FeatureState:
         o[:, Feature.PEAK_ABOVE_BPM] = peak
         o[:, Feature.FALL_FROM_PEAK_BPM] = fall
         pk = peak > 0
-        o[:, Feature.FALL_FROM_PEAK_FRAC] = np.where(pk, np.minimum(fall / np.where(pk, peak, 1.0), 1.0), 0.0)
+        o[:, Feature.FALL_FROM_PEAK_FRAC] = np.where(
+            pk, np.minimum(fall / np.where(pk, peak, 1.0), 1.0), 0.0
+        )
 
         sk = ~np.isnan(self.suds)
         o[:, Feature.SUDS] = np.where(sk, self.suds, 0.0)
@@ -703,9 +731,15 @@ class FeatureState:
         since = t - np.where(np.isnan(self.t_usable), t0, self.t_usable)
         o[:, Feature.SINCE_CLEAN_S] = since
         o[:, Feature.STALE] = (since > cfg.artifacts.stale_after_s) | np.isnan(self.t_usable)
-        q = minute if cfg.quality_bins == cfg.rmssd_bins else self.bins.total(t, cfg.quality_bins, _MINUTE_CHANNELS)
+        q = (
+            minute
+            if cfg.quality_bins == cfg.rmssd_bins
+            else self.bins.total(t, cfg.quality_bins, _MINUTE_CHANNELS)
+        )
         npres = q[_PRESENT_N - p0]
-        o[:, Feature.CLEAN_FRAC] = np.where(npres > 0, q[_CLEAN_N - p0] / np.where(npres > 0, npres, 1.0), 0.0)
+        o[:, Feature.CLEAN_FRAC] = np.where(
+            npres > 0, q[_CLEAN_N - p0] / np.where(npres > 0, npres, 1.0), 0.0
+        )
         o[:, Feature.BASELINE_KNOWN] = self.baseline_known
         if scaled:
             o /= FEATURE_SCALES
@@ -764,8 +798,9 @@ def pack_samples(samples: Sequence[HeartSample], max_rr: int | None = None) -> S
         bpm=np.array([[x.bpm] for x in samples], dtype=np.float64).reshape(s, 1),
         rr_ms=rr,
         rr_count=count,
-        contact=np.array([[-1 if x.contact is None else int(bool(x.contact))] for x in samples], dtype=np.int8).reshape(s, 1),
+        contact=np.array(
+            [[-1 if x.contact is None else int(bool(x.contact))] for x in samples], dtype=np.int8
+        ).reshape(s, 1),
         present=np.ones((s, 1), dtype=bool),
         flags=np.array([[int(x.flags)] for x in samples], dtype=np.int64).reshape(s, 1),
     )
-

@@ -271,7 +271,10 @@ class ResponseModel:
         self.t = t.copy()
 
     def set_scene(
-        self, t: float | np.ndarray, positions: np.ndarray | Sequence[int], mask: np.ndarray | None = None
+        self,
+        t: float | np.ndarray,
+        positions: np.ndarray | Sequence[int],
+        mask: np.ndarray | None = None,
     ) -> None:
         """The scene changed at ``t`` to ``positions`` ((N, K) or (K,)) for the patients in ``mask``."""
         t = np.broadcast_to(np.asarray(t, dtype=np.float64), (self.n,))
@@ -285,20 +288,31 @@ class ResponseModel:
             self.positions = np.where(m[:, None], pos, self.positions)
             self._phi = np.where(m[None, :], self.design(pos).T, self._phi)
 
-    def observe_hr(self, t: float | np.ndarray, hr_above_bpm: np.ndarray, valid: np.ndarray | None = None) -> None:
+    def observe_hr(
+        self, t: float | np.ndarray, hr_above_bpm: np.ndarray, valid: np.ndarray | None = None
+    ) -> None:
         """Learn from the smoothed heart rate above baseline at ``t`` (N,), where ``valid``."""
         self._kalman(t, hr_above_bpm, valid, self.config.hr_noise_bpm, self.n_hr_updates)
 
-    def observe_suds(self, t: float | np.ndarray, suds: np.ndarray, valid: np.ndarray | None = None) -> None:
+    def observe_suds(
+        self, t: float | np.ndarray, suds: np.ndarray, valid: np.ndarray | None = None
+    ) -> None:
         """Learn from SUDS ratings (0..100) at ``t`` (N,), where ``valid``."""
-        self._kalman(t, self.suds_to_bpm(suds), valid, self.config.suds_noise_bpm, self.n_suds_updates)
+        self._kalman(
+            t, self.suds_to_bpm(suds), valid, self.config.suds_noise_bpm, self.n_suds_updates
+        )
 
     def suds_to_bpm(self, suds: np.ndarray | float) -> np.ndarray:
         """The arousal (bpm above baseline) a SUDS rating stands for in this model."""
         return self._suds_a + (np.asarray(suds, dtype=np.float64) - self._suds_lo) * self._suds_b
 
     def _kalman(
-        self, t: float | np.ndarray, y: np.ndarray, valid: np.ndarray | None, noise: float, counter: np.ndarray
+        self,
+        t: float | np.ndarray,
+        y: np.ndarray,
+        valid: np.ndarray | None,
+        noise: float,
+        counter: np.ndarray,
     ) -> None:
         t = np.broadcast_to(np.asarray(t, dtype=np.float64), (self.n,))
         self._advance(t)
@@ -346,7 +360,9 @@ class ResponseModel:
         """Positions after every action from the current scene: (N, 1 + 2K, K); illegal = hold."""
         pos = self.positions[:, None, :]
         na = len(self._actions)
-        return self.scenario.apply_action(np.broadcast_to(pos, (self.n, na, pos.shape[-1])), self._actions[None, :])
+        return self.scenario.apply_action(
+            np.broadcast_to(pos, (self.n, na, pos.shape[-1])), self._actions[None, :]
+        )
 
     def predict_next(self) -> tuple[np.ndarray, np.ndarray]:
         """Steady-state prediction of the state after every action (N, 1 + 2K): mean and sd.
@@ -369,6 +385,20 @@ class ResponseModel:
         mean[:, 1:] = (base_mean + mean_d).T
         var[:, 1:] = (base_var + var_d).T
         return mean, np.sqrt(np.maximum(var, 0.0))
+
+    def action_effects(self) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted steady-state change of arousal each action would cause from the current
+        scene (bpm): mean and sd, each (N, 1 + 2K); hold and illegal actions give 0 ± 0."""
+        k = self.scenario.n_parameters
+        a_param = np.repeat(np.arange(k), 2)
+        a_dir = np.tile([0, 1], k)
+        row = (a_param[:, None] * self._lmax + self.positions.T[a_param]) * 2 + a_dir[:, None]
+        mean_d, var_d = self._sparse_quadratic(self._step_sparse, row, self._m, self._c, None)
+        mean = np.zeros((self.n, 1 + 2 * k))
+        sd = np.zeros((self.n, 1 + 2 * k))
+        mean[:, 1:] = mean_d.T
+        sd[:, 1:] = np.sqrt(np.maximum(var_d, 0.0)).T
+        return mean, sd
 
     def _sparse_quadratic(
         self,

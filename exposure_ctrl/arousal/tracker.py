@@ -76,17 +76,28 @@ class ArousalTracker:
         return self.features.add(sample)
 
     def set_scene(
-        self, t: float | np.ndarray, positions: np.ndarray | Sequence[int], mask: np.ndarray | None = None
+        self,
+        t: float | np.ndarray,
+        positions: np.ndarray | Sequence[int],
+        mask: np.ndarray | None = None,
     ) -> None:
         """A scene change (positions (N, K) or (K,)) for the patients in ``mask``."""
         self.features.set_scene(t, positions, mask=mask)
         self.model.set_scene(t, positions, mask)
 
-    def set_suds(self, t: float | np.ndarray, suds: np.ndarray | float, mask: np.ndarray | None = None) -> None:
+    def set_suds(
+        self, t: float | np.ndarray, suds: np.ndarray | float, mask: np.ndarray | None = None
+    ) -> None:
         """A SUDS rating (0..100) for the patients in ``mask``; the model learns from it."""
         self.features.set_suds(t, suds, mask)
-        valid = np.ones(self.n, dtype=bool) if mask is None else np.broadcast_to(np.asarray(mask, bool), (self.n,))
-        self.model.observe_suds(t, np.broadcast_to(np.asarray(suds, dtype=np.float64), (self.n,)), valid)
+        valid = (
+            np.ones(self.n, dtype=bool)
+            if mask is None
+            else np.broadcast_to(np.asarray(mask, bool), (self.n,))
+        )
+        self.model.observe_suds(
+            t, np.broadcast_to(np.asarray(suds, dtype=np.float64), (self.n,)), valid
+        )
 
     def begin_baseline(self, t: float) -> None:
         self.features.begin_baseline(t)

@@ -106,7 +106,15 @@ class Reference:
             if n_ect:
                 flags |= Quality.RR_ECTOPIC
             out.append(
-                dict(t=t, bpm=s.bpm, flags=flags, usable=usable, diffs=diffs, n_imp=n_imp, n_ect=n_ect)
+                {
+                    "t": t,
+                    "bpm": s.bpm,
+                    "flags": flags,
+                    "usable": usable,
+                    "diffs": diffs,
+                    "n_imp": n_imp,
+                    "n_ect": n_ect,
+                }
             )
             prev_t = t
         return out
@@ -125,7 +133,9 @@ class Reference:
             total = 0.0
             prod = 1.0  # product of d_j for j in (i, k]
             for i in range(k, -1, -1):
-                one_minus_d = 1.0 if i == 0 else -math.expm1(-(times[i] - times[i - 1]) / cfg.hr_tau_s)
+                one_minus_d = (
+                    1.0 if i == 0 else -math.expm1(-(times[i] - times[i - 1]) / cfg.hr_tau_s)
+                )
                 total += one_minus_d * prod * xs[i]
                 if i > 0:
                     prod *= math.exp(-(times[i] - times[i - 1]) / cfg.hr_tau_s)

@@ -31,7 +31,11 @@ def run_baseline(bpm: np.ndarray, contact: np.ndarray | None = None, rr: np.ndar
     for i in range(0, length, 5):
         sl = slice(i, i + 5)
         fs.update_block(
-            ts[sl], bpm[sl], None if rr is None else rr[sl], None, None if contact is None else contact[sl]
+            ts[sl],
+            bpm[sl],
+            None if rr is None else rr[sl],
+            None,
+            None if contact is None else contact[sl],
         )
     return fs, fs.finish_baseline(float(length))
 
@@ -124,8 +128,12 @@ def test_estimator_alone_and_its_limits():
     est = BaselineEstimator(1, 0.0, BaselineConfig(settle_s=10, min_settled_s=20))
     for i in range(1, 61):
         est.add_block(
-            np.array([[float(i)]]), np.array([[70.0 + (i % 3)]]), np.array([[True]]), np.array([[True]]),
-            np.zeros((1, 1)), np.zeros((1, 1)),
+            np.array([[float(i)]]),
+            np.array([[70.0 + (i % 3)]]),
+            np.array([[True]]),
+            np.array([[True]]),
+            np.zeros((1, 1)),
+            np.zeros((1, 1)),
         )
     res = est.result(60.0)
     assert res.bpm[0] == 71.0

@@ -3,15 +3,16 @@ samples; a batch of N equals N single runs; the observation layout is what the d
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from arousal_reference import Reference, Sample
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arousal_reference import Reference, Sample
 from exposure_ctrl.arousal import (
     FEATURE_NAMES,
     FEATURE_SCALES,
@@ -58,7 +59,17 @@ def make_events(seed: int, n_events: int, p_gap: float, p_art: float) -> list[tu
             rr = list(60000.0 / hr * (1 + rng.normal(0, 0.05, k)))
             for j in range(k):
                 if rng.random() < p_art:
-                    rr[j] = float(rng.choice([rr[j] * 0.55, rr[j] * 1.9, rr[j] * rng.uniform(0.65, 1.35), 150.0, 2600.0]))
+                    rr[j] = float(
+                        rng.choice(
+                            [
+                                rr[j] * 0.55,
+                                rr[j] * 1.9,
+                                rr[j] * rng.uniform(0.65, 1.35),
+                                150.0,
+                                2600.0,
+                            ]
+                        )
+                    )
             contact = int(rng.choice([-1, 1, 1, 1, 0])) if rng.random() < p_art * 2 else 1
             src = int(Quality.DEVICE_ERROR) if rng.random() < p_art / 3 else 0
             events.append(("sample", t, Sample(t, bpm, rr, contact, src)))
@@ -82,7 +93,9 @@ def feed_reference(events: list[tuple]) -> Reference:
     return ref
 
 
-def feed_state(events: list[tuple], rng: np.random.Generator | None = None, t0: float | None = None) -> FeatureState:
+def feed_state(
+    events: list[tuple], rng: np.random.Generator | None = None, t0: float | None = None
+) -> FeatureState:
     """Feed a FeatureState; runs of samples go in blocks of random size (1 when rng is None)."""
     fs = FeatureState(SPIDER, n=1, t0=t0)
     run: list[Sample] = []
@@ -133,13 +146,13 @@ def assert_features_close(got: np.ndarray, want: dict[str, float]) -> None:
         assert got[i] == pytest.approx(want[name], rel=tol, abs=tol), name
 
 
-stream_args = dict(
-    seed=st.integers(0, 2**32 - 1),
-    n_events=st.integers(1, 90),
-    p_gap=st.sampled_from([0.0, 0.05, 0.2]),
-    p_art=st.sampled_from([0.0, 0.05, 0.25]),
-    extra=st.floats(0, 30),
-)
+stream_args = {
+    "seed": st.integers(0, 2**32 - 1),
+    "n_events": st.integers(1, 90),
+    "p_gap": st.sampled_from([0.0, 0.05, 0.2]),
+    "p_art": st.sampled_from([0.0, 0.05, 0.25]),
+    "extra": st.floats(0, 30),
+}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -175,7 +188,6 @@ def test_batch_of_n_equals_n_single_runs(seed, n, steps):
     singles = [FeatureState(SPIDER, n=1, t0=0.0) for _ in range(n)]
     t = 0.0
     hr = rng.uniform(60, 100, n)
-    k = SPIDER.n_parameters
     for _ in range(steps):
         r = rng.random()
         if r < 0.1:
@@ -207,7 +219,11 @@ def test_batch_of_n_equals_n_single_runs(seed, n, steps):
         flags = batch.update_block(ts, bpm, rr, cnt, contact, present)
         for i in range(n):
             fl = singles[i].update_block(
-                ts, bpm[:, i : i + 1], rr[:, i : i + 1], cnt[:, i : i + 1], contact[:, i : i + 1],
+                ts,
+                bpm[:, i : i + 1],
+                rr[:, i : i + 1],
+                cnt[:, i : i + 1],
+                contact[:, i : i + 1],
                 present[:, i : i + 1],
             )
             np.testing.assert_array_equal(fl[:, 0], flags[:, i])
@@ -235,7 +251,7 @@ def test_rmssd_equals_direct_computation_on_clean_rr():
     now_bin = math.floor(t / cfg.bin_s)
     diffs = [
         b1[1] - b0[1]
-        for b0, b1 in zip(beats, beats[1:])
+        for b0, b1 in itertools.pairwise(beats)
         if math.floor(b1[0] / cfg.bin_s) > now_bin - cfg.rmssd_bins
     ]
     direct = math.sqrt(sum(d * d for d in diffs) / len(diffs))
@@ -243,7 +259,9 @@ def test_rmssd_equals_direct_computation_on_clean_rr():
     assert obs[Feature.RMSSD_VALID] == 1
     assert obs[Feature.RMSSD_MS] == pytest.approx(direct, rel=1e-12)
     # and numpy's own formula over the same successive differences
-    assert obs[Feature.RMSSD_MS] == pytest.approx(float(np.sqrt(np.mean(np.square(diffs)))), rel=1e-12)
+    assert obs[Feature.RMSSD_MS] == pytest.approx(
+        float(np.sqrt(np.mean(np.square(diffs)))), rel=1e-12
+    )
 
 
 def test_rmssd_needs_enough_clean_rr():
@@ -291,10 +309,14 @@ def test_habituation_peak_and_fall():
     t = 0.0
     for i in range(120):
         t += 1.0
-        above = 20.0 * math.exp(-((t - 30) ** 2) / 200) if t < 30 else 20.0 * math.exp(-(t - 30) / 60)
+        above = (
+            20.0 * math.exp(-((t - 30) ** 2) / 200) if t < 30 else 20.0 * math.exp(-(t - 30) / 60)
+        )
         fs.add(HeartSample(t, 70.0 + above, (), contact=True))
     obs = fs.observe(t)[0]
-    assert 17.0 < obs[Feature.PEAK_ABOVE_BPM] < 20.0  # the smoothed peak: a little below the raw one
+    assert (
+        17.0 < obs[Feature.PEAK_ABOVE_BPM] < 20.0
+    )  # the smoothed peak: a little below the raw one
     assert obs[Feature.FALL_FROM_PEAK_FRAC] > 0.5  # the classic criterion is met
     assert obs[Feature.AT_INTENSITY_S] == pytest.approx(t)
     # same intensity again: the level continues; a new intensity restarts peak and timer
@@ -325,7 +347,9 @@ def test_in_window_fraction_and_normalised_arousal():
     obs = fs.observe(t)[0]
     assert 0.3 < obs[Feature.IN_WINDOW_FRAC] < 0.5
     assert obs[Feature.ABOVE_WINDOW_FRAC] == pytest.approx(1 - obs[Feature.IN_WINDOW_FRAC])
-    assert obs[Feature.CEILING_MARGIN_BPM] == pytest.approx(SPIDER.targets.ceiling_bpm - high - 10, abs=1e-3)
+    assert obs[Feature.CEILING_MARGIN_BPM] == pytest.approx(
+        SPIDER.targets.ceiling_bpm - high - 10, abs=1e-3
+    )
 
 
 def test_staleness_and_suds():

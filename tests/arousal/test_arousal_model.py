@@ -58,7 +58,10 @@ def simulate(
             model.observe_hr(t, truth + rng.normal(0, noise_bpm, n))
         if suds_every_s is not None and t >= next_suds:
             suds_bpm = truth + rng.normal(0, suds_noise_bpm, n)
-            suds = SPIDER.targets.suds_window.low + (suds_bpm - SPIDER.targets.arousal_window_bpm.low) / model._suds_b
+            suds = (
+                SPIDER.targets.suds_window.low
+                + (suds_bpm - SPIDER.targets.arousal_window_bpm.low) / model._suds_b
+            )
             model.observe_suds(t, suds)
             next_suds = t + suds_every_s
         change = t >= next_change
@@ -124,7 +127,9 @@ def test_tracks_a_drifting_sensitivity():
     assert est.mean() < 12.0 - 8.0 / 3
     # a model that does not forget cannot follow as well
     stiff = ModelConfig(drift_bpm_per_sqrt_min=1e-6, intercept_drift_bpm_per_sqrt_min=1e-6)
-    m_stiff, _ = simulate(np.random.default_rng(7), theta, minutes=minutes, drift=habituate, config=stiff)
+    m_stiff, _ = simulate(
+        np.random.default_rng(7), theta, minutes=minutes, drift=habituate, config=stiff
+    )
     assert np.abs(m_stiff.mean[:, j] - 4.0).mean() > np.abs(est - 4.0).mean()
 
 
@@ -191,10 +196,18 @@ def test_fast_predictions_equal_the_general_ones(trained):
     m2, s2 = trained.predict(trained.next_positions())
     np.testing.assert_allclose(mean, m2, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(sd, s2, rtol=1e-10, atol=1e-10)
+    eff, eff_sd = trained.action_effects()
+    np.testing.assert_allclose(eff, m2 - m2[:, :1], atol=1e-10)
+    phi = trained.design(trained.next_positions()) - trained.design(trained.positions)[:, None]
+    np.testing.assert_allclose(
+        eff_sd, np.sqrt(np.einsum("nap,npq,naq->na", phi, trained.cov, phi)), atol=1e-10
+    )
     sm, ss = trained.sensitivity_arrays()
     c = trained._contrast
     np.testing.assert_allclose(sm, trained.mean @ c.T, atol=1e-10)
-    np.testing.assert_allclose(ss, np.sqrt(np.einsum("kp,npq,kq->nk", c, trained.cov, c)), atol=1e-10)
+    np.testing.assert_allclose(
+        ss, np.sqrt(np.einsum("kp,npq,kq->nk", c, trained.cov, c)), atol=1e-10
+    )
     # each parameter's whole-range effect is a difference of two predictions
     k = 2
     lo = trained.positions.copy()
@@ -207,7 +220,7 @@ def test_fast_predictions_equal_the_general_ones(trained):
 
 def test_closest_action_is_the_best_legal_neighbour(trained):
     for target in (0.0, 10.0, 30.0):
-        action, mean, sd = trained.closest_action(target)
+        action, _mean, sd = trained.closest_action(target)
         m_all, _ = trained.predict(trained.next_positions())
         legal = SPIDER.action_mask(trained.positions)
         for i in range(trained.n):

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exposure_ctrl.arousal import FEATURE_NAMES, ArousalTracker, Feature, FeatureState, ResponseModel
+from exposure_ctrl.arousal import (
+    FEATURE_NAMES,
+    ArousalTracker,
+    Feature,
+    FeatureState,
+    ResponseModel,
+)
 from exposure_ctrl.scenario import resolve_scenario
 from exposure_ctrl.sensors.sample import HeartSample
 
