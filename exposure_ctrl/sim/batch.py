@@ -179,6 +179,7 @@ class SessionBatch:
         self.patient_index = np.zeros(n, dtype=np.int64)
         self.session = np.zeros(n, dtype=np.int64)
         self.course_open = np.zeros(n, dtype=bool)
+        self.ended = np.ones(n, dtype=bool)  # the row's session is over (or never began)
         self.end_habituation = np.zeros((n, k))
         self.shield = ShieldState.initial(n)
         self.baseline_bpm = np.full(n, np.nan)
@@ -213,7 +214,16 @@ class SessionBatch:
             return
         sc = self.sc
         k = sc.n_parameters
-        cont = self.course_open[rows] & (not new_course) & (patient_index is None)
+        cont = (
+            self.course_open[rows]
+            & (self.session[rows] + 1 < self.opts.course_sessions)
+            & (not new_course)
+            & (patient_index is None)
+        )
+        if self.sim is not None:
+            # a session abandoned before its end (reset mid-session) ends now
+            unfinished = rows[~self.ended[rows]]
+            self.end_habituation[unfinished] = self.sim.patient.habituation[unfinished]
         idx = self.patient_index[rows].copy()
         fresh = ~cont
         if fresh.any():
@@ -262,6 +272,7 @@ class SessionBatch:
             merge_tracker_rows(self.tracker, tr, rows)
         self._tracker_obs[rows] = tobs
         self.positions[rows] = start
+        self.ended[rows] = False
         self.since_change_s[rows] = 0.0
         self.exposure_s[rows] = 0.0
         self.max_step[rows] = np.maximum(sc.hierarchy_index_of_intensity(sc.intensity_of_positions(start)), 0)
@@ -375,6 +386,7 @@ class SessionBatch:
         completed = act & ~aborted & (self.exposure_s >= sc.timing.exposure_max_s - 1e-9)
         terminated = aborted | completed
         recovery_s = np.full(n, np.nan)
+        self.ended |= terminated
         if terminated.any():
             self.end_habituation = np.where(terminated[:, None], sim.patient.habituation, self.end_habituation)
             self.course_open &= ~(aborted | (terminated & (self.session + 1 >= self.opts.course_sessions)))
