@@ -81,6 +81,13 @@ class TimeBins:
         live = ((self.index > now - k) & (self.index <= now)).astype(np.float64)
         return np.einsum("bcn,bn->cn", self.sums[:, channels], live)
 
+    def put_rows(self, rows: np.ndarray, src: TimeBins) -> None:
+        """Overwrite patients ``rows`` with the patients of ``src`` (``len(rows)`` of them)."""
+        if (src.n_bins, src.bin_s, src.channels) != (self.n_bins, self.bin_s, self.channels):
+            raise ValueError("put_rows needs time bins of the same shape")
+        self.sums[:, :, rows] = src.sums
+        self.index[:, rows] = src.index
+
     def reset(self, mask: np.ndarray | None = None) -> None:
         """Forget everything (for the patients in ``mask``)."""
         if mask is None:

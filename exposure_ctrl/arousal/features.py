@@ -497,6 +497,31 @@ class FeatureState:
             r = np.broadcast_to(np.asarray(rmssd_ms, dtype=np.float64), (n,))
             self.baseline_rmssd_ms = np.where(m, r, self.baseline_rmssd_ms)
 
+    # --- rows ------------------------------------------------------------------------------
+
+    _ROW_ARRAYS_AXIS0 = (
+        "t0", "t_present", "t_usable", "hr", "_s0", "_s1", "_s2", "_sy", "_sty", "_t_ref",
+        "last_rr", "n_samples", "flag_counts", "n_rr", "n_rr_impossible", "n_rr_ectopic",
+        "n_rr_untrusted", "baseline_bpm", "baseline_known", "baseline_rmssd_ms", "intensity",
+        "t_scene", "t_level", "peak_hr", "suds", "t_suds",
+    )  # fmt: skip
+
+    def put_rows(self, rows: np.ndarray | Sequence[int], src: FeatureState) -> None:
+        """Overwrite patients ``rows`` with the patients of ``src`` (a state of ``len(rows)``
+        patients with the same settings), e.g. when a vectorised environment replaces some
+        patients. Not during a baseline phase."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if src.n != len(rows):
+            raise ValueError(f"src holds {src.n} patients for {len(rows)} rows")
+        if src.config != self.config or src.targets != self.targets:
+            raise ValueError("put_rows needs states with the same settings and targets")
+        if self._baseline_est is not None or src._baseline_est is not None:
+            raise RuntimeError("put_rows during a baseline phase: finish it first")
+        for name in self._ROW_ARRAYS_AXIS0:
+            getattr(self, name)[rows] = getattr(src, name)
+        self.rr_ring[:, rows] = src.rr_ring
+        self.bins.put_rows(rows, src.bins)
+
     # --- the step ----------------------------------------------------------------------------
 
     def _touch(self, t: np.ndarray) -> None:

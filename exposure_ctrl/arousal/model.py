@@ -337,6 +337,21 @@ class ResponseModel:
         buf *= w
         self._c -= buf
 
+    def put_rows(self, rows: np.ndarray | Sequence[int], src: ResponseModel) -> None:
+        """Overwrite patients ``rows`` with the patients of ``src`` (a model of ``len(rows)``
+        patients of the same scenario and settings)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if src.n != len(rows):
+            raise ValueError(f"src holds {src.n} patients for {len(rows)} rows")
+        if src.config != self.config or src.coef_names != self.coef_names:
+            raise ValueError("put_rows needs models of the same scenario and settings")
+        self._m[:, rows] = src._m
+        self._c[:, :, rows] = src._c
+        self._phi[:, rows] = src._phi
+        self._z[:, rows] = src._z
+        for name in ("positions", "t", "n_hr_updates", "n_suds_updates", "n_gated"):
+            getattr(self, name)[rows] = getattr(src, name)
+
     # --- outputs -------------------------------------------------------------------------
 
     def predict(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

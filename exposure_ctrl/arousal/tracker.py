@@ -108,6 +108,12 @@ class ArousalTracker:
     def set_baseline(self, bpm: np.ndarray | float, **kwargs: Any) -> None:
         self.features.set_baseline(bpm, **kwargs)
 
+    def put_rows(self, rows: np.ndarray | Sequence[int], src: ArousalTracker) -> None:
+        """Overwrite patients ``rows`` with the patients of ``src`` (a tracker of ``len(rows)``
+        patients of the same scenario), e.g. when a vectorised environment replaces some."""
+        self.features.put_rows(rows, src.features)
+        self.model.put_rows(rows, src.model)
+
     # outputs
     def observe(self, t: float | np.ndarray, *, scaled: bool = False) -> np.ndarray:
         """The observation (N, observation_size) without teaching the model."""

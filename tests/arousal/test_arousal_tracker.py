@@ -82,3 +82,50 @@ def test_baseline_phase_through_the_tracker():
     res = tr.finish_baseline(180.0)
     assert res.verdict() == "good"
     assert tr.features.baseline_bpm[0] == pytest.approx(res.bpm[0])
+
+
+def test_put_rows_moves_every_patient_state():
+    rng = np.random.default_rng(12)
+
+    def run(tr: ArousalTracker, steps: int, t0: float, seed: int) -> float:
+        r = np.random.default_rng(seed)
+        n = tr.n
+        pos = np.tile(np.asarray(SPIDER.positions(SPIDER.start)), (n, 1))
+        t = t0
+        for _ in range(steps):
+            ts = t + np.cumsum(r.uniform(0.8, 1.2, (5, n)), axis=0)
+            t = float(ts.max())
+            bpm = 75 + r.normal(0, 6, (5, n))
+            cnt = r.integers(0, 3, (5, n))
+            rr = np.where(np.arange(2) < cnt[..., None], 60000 / bpm[..., None], np.nan)
+            tr.update_block(ts, bpm, rr, cnt, None, r.random((5, n)) < 0.9)
+            if r.random() < 0.3:
+                pos = SPIDER.apply_action(pos, r.integers(0, SPIDER.n_actions, n))
+                tr.set_scene(t, pos)
+            if r.random() < 0.2:
+                tr.set_suds(t, r.uniform(0, 100, n))
+            tr.tick(t)
+        return t
+
+    a = ArousalTracker(SPIDER, n=4, t0=0.0)
+    b = ArousalTracker(SPIDER, n=2, t0=0.0)
+    a.set_baseline(np.array([60.0, 65.0, 70.0, 75.0]), rmssd_ms=40.0)
+    b.set_baseline(np.array([80.0, 85.0]))
+    t = max(run(a, 30, 0.0, 1), run(b, 12, 0.0, 2))
+    merged = ArousalTracker(SPIDER, n=4, t0=0.0)
+    merged.put_rows(np.arange(4), a)
+    merged.put_rows(np.array([3, 1]), b)
+    expect_rows = {0: (a, 0), 1: (b, 1), 2: (a, 2), 3: (b, 0)}
+    # continue all of them with the same new data per patient
+    extra = rng.normal(0, 1, (5, 4))
+    for tr, cols in ((merged, [0, 1, 2, 3]), (a, [0, 1, 2, 3]), (b, [3, 1])):
+        ts = t + np.arange(1, 6, dtype=np.float64)
+        tr.update_block(ts, 90 + extra[:, cols])
+        tr.set_suds(t + 5, 50.0)
+        tr.set_scene(t + 5, SPIDER.positions(SPIDER.hierarchy[2].state))
+    obs = merged.tick(t + 6)
+    ticked = {id(a): a.tick(t + 6), id(b): b.tick(t + 6)}
+    for row, (src, j) in expect_rows.items():
+        np.testing.assert_allclose(obs[row], ticked[id(src)][j], rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="patients for"):
+        merged.put_rows(np.array([0]), b)
