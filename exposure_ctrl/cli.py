@@ -330,6 +330,23 @@ def _hr_source(device: str | None, virtual: bool, replay: Path | None, speed: fl
     return open_source(f"ble:{device}" if device else "ble", clock=clock)
 
 
+def _hr_printer(t0: float) -> Any:
+    """A callback that echoes one line per event, showing the last known battery level."""
+    from exposure_ctrl.sensors.display import format_event
+    from exposure_ctrl.sensors.source import DeviceInfo
+
+    battery: list[int | None] = [None]
+
+    def show(event: Any) -> None:
+        if isinstance(event, DeviceInfo) and event.battery_pct is not None:
+            battery[0] = event.battery_pct
+        line = format_event(event, t0=t0, battery_pct=battery[0])
+        if line is not None:
+            click.echo(line)
+
+    return show
+
+
 def _hr_options(f: Any) -> Any:
     f = click.option(
         "--speed",
@@ -391,22 +408,16 @@ def hr_monitor(device: str | None, virtual: bool, duration_s: float | None, spee
     """Show live heart rate, RR intervals, contact and battery, one line per notification."""
     import asyncio
 
-    from exposure_ctrl.sensors.display import events_for, format_event
-    from exposure_ctrl.sensors.source import DeviceInfo
+    from exposure_ctrl.sensors.display import events_for
 
     clock = _hr_clock(speed)
     source = _hr_source(device, virtual, replay, speed, clock)
 
     async def monitor() -> None:
-        battery: int | None = None
-        t0 = clock.now()
+        show = _hr_printer(clock.now())
         async with source:
             async for event in events_for(source, clock, duration_s):
-                if isinstance(event, DeviceInfo) and event.battery_pct is not None:
-                    battery = event.battery_pct
-                line = format_event(event, t0=t0, battery_pct=battery)
-                if line is not None:
-                    click.echo(line)
+                show(event)
 
     try:
         asyncio.run(monitor())
@@ -424,16 +435,11 @@ def hr_record(out: Path, device: str | None, virtual: bool, duration_s: float | 
     """Record raw heart-rate notifications with their times, for replay (--sensor replay:FILE)."""
     import asyncio
 
-    from exposure_ctrl.sensors.display import format_event, record_source
+    from exposure_ctrl.sensors.display import record_source
 
     clock = _hr_clock(speed)
     source = _hr_source(device, virtual, None, speed, clock)
-    t0 = clock.now()
-
-    def show(event: Any) -> None:
-        line = None if quiet else format_event(event, t0=t0)
-        if line is not None:
-            click.echo(line)
+    show = (lambda event: None) if quiet else _hr_printer(clock.now())
 
     packets = 0
     try:

@@ -223,7 +223,7 @@ class BleHeartRateSource(BaseHeartRateSource):
         self._client: Any = None
         self._generation = 0
         self._lost = asyncio.Event()
-        self.connections = 0  # successful connections so far
+        self.connections = 0  # links established so far (each with a fresh client)
 
     # --- lifecycle hooks ---
 
@@ -345,6 +345,7 @@ class BleHeartRateSource(BaseHeartRateSource):
         )
         self._client = client
         await client.connect()
+        self.connections += 1
         services = client.services
         hrm = services.get_characteristic(HEART_RATE_MEASUREMENT_UUID)
         if hrm is None:
@@ -354,6 +355,8 @@ class BleHeartRateSource(BaseHeartRateSource):
             self.name = f"ble:{address}"
         info = DeviceInfo(self.clock.now(), name=device.name, address=address, source=self.name)
         info = await self._read_info(client, info)
+        self._emit_status(SourceState.CONNECTED, f"{device.name or ''} {address}".strip())
+        self._emit_info(dataclasses.replace(info, t=self.clock.now()))
 
         def on_measurement(_char: Any, data: bytearray) -> None:
             self._emit_raw(self.clock.now(), "2a37", data)
@@ -368,9 +371,6 @@ class BleHeartRateSource(BaseHeartRateSource):
             await client.start_notify(battery, on_battery)
         if self._lost.is_set():
             raise SensorError("the link dropped while subscribing")
-        self.connections += 1
-        self._emit_status(SourceState.CONNECTED, f"{device.name or ''} {address}".strip())
-        self._emit_info(dataclasses.replace(info, t=self.clock.now()))
 
     async def _read_info(self, client: Any, info: DeviceInfo) -> DeviceInfo:
         services = client.services

@@ -99,7 +99,7 @@ class SourceState(str, enum.Enum):
     """Where a source is in its life; carried by :class:`SourceStatus`."""
 
     CONNECTING = "connecting"  # looking for the strap / opening the file
-    CONNECTED = "connected"  # link up, subscribed, waiting for the first notification
+    CONNECTED = "connected"  # link up (device info follows), notifications being switched on
     STREAMING = "streaming"  # samples flow (sent before the first sample, and after each gap)
     STALE = "stale"  # no sample for stale_after_s: blind
     DISCONNECTED = "disconnected"  # link lost; a live source reconnects by itself

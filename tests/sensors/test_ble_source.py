@@ -178,6 +178,7 @@ def test_out_of_range_goes_stale_then_reconnects_with_backoff(air: VirtualAir, a
             assert states[0] is SourceState.DISCONNECTED
             assert SourceState.STALE in states
             assert states.count(SourceState.CONNECTING) >= 3  # several failed attempts, backing off
+            await strap.wait_subscribed()
             await strap.send(71, [845.0], True)
             after = await _until(it, lambda e: isinstance(e, HeartSample))
             gap = next(e for e in after if isinstance(e, Gap))
