@@ -123,6 +123,156 @@ def scenario_list() -> None:
 # (sensors: devices, hr) (bridge: keys, headset) (policy: train, evaluate) (session: run,
 # sessions, review, progress, export) (console: console)
 
+
+# --- bridge: keys generate, headset emulate ----------------------------------------------------
+
+
+def _default_keys_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "exposure-ctrl" / "keys"
+
+
+@cli.group("keys", cls=_Group)
+def keys_group() -> None:
+    """CurveZMQ keys for the controller and its headsets."""
+
+
+@keys_group.command("generate")
+@click.option(
+    "--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Where to write the keys [default: $XDG_CONFIG_HOME/exposure-ctrl/keys].",
+)
+@click.option("--force", is_flag=True, help="Replace existing keys (headsets then need the new controller.key).")
+def keys_generate(directory: Path | None, force: bool) -> None:
+    """Create a controller and a headset CURVE key pair and the headset allow-list."""
+    from unity_bridge import generate_keys
+    from unity_bridge.errors import BridgeConfigError
+
+    try:
+        ks = generate_keys(directory or _default_keys_dir(), force=force)
+    except BridgeConfigError as e:
+        raise ConfigError(str(e)) from e
+    click.echo(f"CURVE keys written to {ks.directory} (directory mode 0700)")
+    click.echo(f"  controller secret  {ks.controller_secret}   stays on the controller")
+    click.echo(f"  controller public  {ks.controller_public}   copy to every headset")
+    click.echo(f"  headset secret     {ks.headset_secret}   copy to the headset only")
+    click.echo(f"  allow-list         {ks.allow_dir}/   the controller admits the *.key files here")
+    click.echo("Headset: exposure-ctrl headset emulate --connect tcp://HOST:5556 "
+               f"--key {ks.headset_secret} ... (or the Unity package's CURVE fields)")
+
+
+@cli.group("headset", cls=_Group)
+def headset_group() -> None:
+    """The headset side of the bridge (the reference emulator)."""
+
+
+def _render_headset(snap: Any, parameters: tuple[str, ...]) -> Any:
+    """A rich table of what the emulated headset shows now (pure: snapshot in, table out)."""
+    from rich.table import Table
+
+    title = f"headset {snap.client!r}: {snap.status}"
+    if snap.session:
+        title += f"  (session {snap.session}, scenario {snap.scenario})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("parameter")
+    table.add_column("shown")
+    table.add_column("fading to")
+    target, left = snap.transition if snap.transition else ({}, 0.0)
+    for p in parameters:
+        shown = "—" if snap.state is None else str(snap.state.get(p, "—"))
+        to = str(target[p]) if p in target and (snap.state is None or target[p] != snap.state.get(p)) else ""
+        table.add_row(p, f"[bold]{shown}[/bold]", f"{to} ({left:.1f} s)" if to else "")
+    last = snap.last_applied
+    notes = []
+    if snap.showing_safe:
+        notes.append("[yellow]SAFE STATE[/yellow]")
+    if last is not None:
+        notes.append(f"last change: {last.source}" + (f" ({last.reason})" if last.reason else ""))
+    if snap.end_reason:
+        notes.append(f"ended: {snap.end_reason}")
+    if snap.last_error:
+        notes.append(f"controller error: {snap.last_error}")
+    c = snap.counters
+    notes.append(f"acks {c['acks_sent']}  heartbeats {c['heartbeats_sent']}  reconnects {c['reconnects']}  malformed {c['malformed']}")
+    table.caption = "   ".join(notes)
+    table.caption_justify = "left"
+    return table
+
+
+@headset_group.command("emulate")
+@click.option("--connect", default="tcp://127.0.0.1:5556", show_default=True, help="The controller's address.")
+@click.option("--scenario", "scenario_ref", help="Scenario id or YAML file whose parameters to render.")
+@click.option("--parameters", help="Comma-separated parameter ids to render (instead of --scenario).")
+@click.option("--client", default="emulator", show_default=True, help="Name sent in hello.")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="This headset's headset.key_secret (enables CURVE).")
+@click.option("--server-key", "server_key_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The controller's public controller.key [default: beside --key].")
+@click.option("--duration", type=float, default=None, help="Stop (with bye) after this many seconds.")
+def headset_emulate(
+    connect: str, scenario_ref: str | None, parameters: str | None, client: str,
+    key_file: Path | None, server_key_file: Path | None, duration: float | None,
+) -> None:
+    """Run the reference headset and show the scene it is told to show, live.
+
+    It does what a correct headset does (PROTOCOL.md): hello, welcome, scene transitions and
+    acks, heartbeats, the safe state by itself when the controller goes silent, reconnects.
+    Stop with Ctrl-C (it says bye).
+    """
+    import asyncio
+    import signal
+
+    from rich.live import Live
+
+    from exposure_ctrl.errors import HeadsetError
+    from unity_bridge import CurveClient, NotAdmitted, run_emulator
+    from unity_bridge.errors import BridgeConfigError
+
+    if (scenario_ref is None) == (parameters is None):
+        raise ConfigError("give exactly one of --scenario ID|FILE or --parameters a,b,c")
+    if scenario_ref is not None:
+        from exposure_ctrl.scenario import resolve_scenario
+
+        params = tuple(p.id for p in resolve_scenario(scenario_ref).parameters)
+    else:
+        params = tuple(p.strip() for p in (parameters or "").split(",") if p.strip())
+        if not params:
+            raise ConfigError("--parameters needs at least one parameter id, e.g. --parameters jar,size")
+    try:
+        curve = None
+        if key_file is not None:
+            curve = CurveClient.from_files(key_file, server_key_file or key_file.parent / "controller.key")
+        elif server_key_file is not None:
+            raise ConfigError("--server-key needs --key (this headset's headset.key_secret)")
+    except BridgeConfigError as e:
+        raise ConfigError(str(e)) from e
+
+    con = _console()
+
+    async def main() -> Any:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        if duration is not None:
+            loop.call_later(duration, stop.set)
+        with Live(console=con, auto_refresh=False, transient=not con.is_terminal) as live:
+            def show(snap: Any) -> None:
+                live.update(_render_headset(snap, params), refresh=True)
+
+            try:
+                return await run_emulator(connect, parameters=params, client=client, curve=curve, on_update=show, stop=stop)
+            except BridgeConfigError as e:
+                raise ConfigError(str(e)) from e
+            except NotAdmitted as e:
+                raise HeadsetError(str(e)) from e
+
+    final = asyncio.run(main())
+    if not con.is_terminal:
+        con.print(_render_headset(final, params))
+
 # --- session: run ------------------------------------------------------------------------------
 
 

@@ -14,11 +14,19 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import sys
 import time
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+# The suite runs with --import-mode=importlib: make this folder's helper modules
+# (bridge_helpers.py, vectors_source.py) importable by the test modules beside them.
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
 
 
 def _kernel_handles() -> dict[str, str]:
