@@ -66,3 +66,15 @@ def test_a_vector_checked_by_hand() -> None:
 def test_committed_file_is_what_the_source_describes() -> None:
     """vectors.json was generated from vectors_source.py and not edited by hand since."""
     assert build() == VECTORS
+
+
+def test_the_protocol_copy_begins_with_the_shared_contract_unchanged() -> None:
+    """unity_bridge/PROTOCOL.md = ../shared/PROTOCOL.md + detail (only where shared/ is beside)."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    shared = repo.parent / "shared" / "PROTOCOL.md"
+    if not shared.is_file():
+        pytest.skip(f"{shared} is not beside this checkout")
+    ours = (repo / "unity_bridge" / "PROTOCOL.md").read_text(encoding="utf-8")
+    assert ours.startswith(shared.read_text(encoding="utf-8")), "PROTOCOL.md no longer starts with the shared contract"
