@@ -124,6 +124,115 @@ def scenario_list() -> None:
 # sessions, review, progress, export) (console: console)
 
 
+# --- policy: train, evaluate ---------------------------------------------------------------------
+
+
+@cli.command("train")
+@click.option("--scenario", "scenario_ref", default="spider", show_default=True, help="Scenario id or YAML file.")
+@click.option("--cohort", default=None, help="Training cohort (default: the scenario's own; its train split).")
+@click.option("--timesteps", type=click.IntRange(min=1), default=2_000_000, show_default=True,
+              help="Decisions (5-s periods) to train on.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Policy directory to write [default: runs/<scenario>-seed<seed>].")
+@click.option("--tensorboard", "tb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write TensorBoard logs here (needs the tensorboard package).")
+@click.option("--n-envs", type=click.IntRange(min=1), default=32, show_default=True, help="Sessions simulated in lockstep.")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=500_000, show_default=True,
+              help="Save a checkpoint every this many decisions (0: never).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def train_cmd(scenario_ref: str, cohort: str | None, timesteps: int, seed: int, out_dir: Path | None,
+              tb_dir: Path | None, n_envs: int, checkpoint_every: int, no_progress: bool) -> None:
+    """Train a MaskablePPO policy on simulated patients (shield inside, as live).
+
+    Writes a policy directory (model.zip, policy.json, training.json, checkpoints/) that
+    `exposure-ctrl run --policy DIR` and `exposure-ctrl evaluate --policies DIR` accept.
+    """
+    from exposure_ctrl.scenario import resolve_scenario
+
+    sc = resolve_scenario(scenario_ref)
+    from exposure_ctrl.policy.train import TrainConfig, train
+
+    out = out_dir or Path("runs") / f"{sc.id}-seed{seed}"
+    cfg = TrainConfig(scenario=sc.id, cohort=cohort, timesteps=timesteps, seed=seed, n_envs=n_envs,
+                      checkpoint_every=checkpoint_every or None)
+    command = "exposure-ctrl " + " ".join(sys.argv[1:]) if sys.argv else None
+    res = train(cfg, out, scenario=sc, tensorboard=tb_dir, progress_bar=not no_progress, command=command)
+    last = res.curve[-1] if res.curve else {}
+    click.echo(f"trained {res.timesteps:,} decisions in {res.wall_s / 60:.1f} min -> {res.out_dir}")
+    if last:
+        click.echo(f"last training sessions: time in window {last['time_in_window_pct']:.1f}%, "
+                   f"highest step {last['highest_step']:.1f}, aborts {last['abort_pct']:.1f}%")
+    click.echo(f"evaluate: exposure-ctrl evaluate --scenario {sc.id} --policies band-pi,{res.out_dir},oracle")
+
+
+@cli.command("evaluate")
+@click.option("--scenario", "scenario_ref", default="spider", show_default=True, help="Scenario id or YAML file.")
+@click.option("--cohort", default=None, help="Cohort whose held-out patients are used (default: the scenario's own).")
+@click.option("--policies", default=None,
+              help="Comma-separated policy names or directories [default: every baseline, the shipped policy, the oracle].")
+@click.option("--patients", type=click.IntRange(min=2, max=1000), default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--course-sessions", type=click.IntRange(min=1, max=20), default=4, show_default=True,
+              help="Sessions per patient for 'sessions to reach the top'.")
+@click.option("--sensor", default="strap", show_default=True, help="strap | strap-flaky | ideal | wrist")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write evaluation.md/.json/.png [default: evaluations/<scenario>].")
+def evaluate_cmd(scenario_ref: str, cohort: str | None, policies: str | None, patients: int, seed: int,
+                 course_sessions: int, sensor: str, out_dir: Path | None) -> None:
+    """Run policies on the same held-out simulated patients and compare them (95% CIs)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from exposure_ctrl.policy import shipped_policy_dir
+    from exposure_ctrl.policy.evaluate import evaluate, render_markdown, write_evaluation
+    from exposure_ctrl.scenario import resolve_scenario
+
+    sc = resolve_scenario(scenario_ref)
+    if policies:
+        names = [p.strip() for p in policies.split(",") if p.strip()]
+    else:
+        names = ["fixed-schedule", "habituation", "band-pi", "greedy-model", "q-learning"]
+        names += (["ppo"] if shipped_policy_dir(sc.id) else []) + ["oracle"]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(name: str, i: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"{name:>16}", total=total)
+            bar.update(tasks[name], completed=i)
+
+        ev = evaluate(sc, names, cohort=cohort, patients=patients, seed=seed, course_sessions=course_sessions,
+                      sensor=sensor, on_progress=progress)
+    click.echo(render_markdown(ev))
+    paths = write_evaluation(ev, out_dir or Path("evaluations") / sc.id)
+    click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+# --- console: the therapist's web console (setup, live view, review) ---------------------------
+
+
+@cli.command("console")
+@click.option("--bind", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Beyond loopback (e.g. 0.0.0.0) a tablet on the network can "
+              "open the printed URL, whose token is required.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Session store to review and to record new sessions in [default: your data folder].")
+def console_cmd(bind: str, port: int, store_path: Path | None) -> None:
+    """Serve the therapist console in a browser: start sessions, run them live, review them.
+
+    Prints the URL to open (it carries a random access token). Stop with Ctrl-C; a session
+    started from the console is ended and recorded first. No internet is needed.
+    """
+    import asyncio
+
+    from exposure_ctrl.console.serve import serve_forever
+
+    asyncio.run(serve_forever(store_path=store_path, bind=bind, port=port, announce=click.echo))
+
+
 # --- bridge: keys generate, headset emulate ----------------------------------------------------
 
 
@@ -292,6 +401,8 @@ def headset_emulate(
 @click.option("--speed", type=float, default=None, help="Clock speed (only with sim or replay; sim default 60).")
 @click.option("--seed", type=int, default=None, help="Seed of the simulated patient.")
 @click.option("--cohort", default=None, help="Simulated patient cohort (sim only).")
+@click.option("--sim-strap", type=click.Choice(["strap", "strap-flaky", "ideal", "wrist"]), default="strap",
+              show_default=True, help="With --sensor sim: the simulated sensor.")
 @click.option("--duration-s", type=float, default=None, help="Cap on the exposure phase, seconds.")
 @click.option("--baseline-s", type=float, default=None, help="Override the scenario's baseline duration.")
 @click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -300,11 +411,17 @@ def headset_emulate(
 @click.option("--report-out", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--accept-poor-baseline", is_flag=True, help="Start exposure even on a baseline of poor quality.")
 @click.option("--view", type=click.Choice(["auto", "live", "plain", "none"]), default="auto", show_default=True)
+@click.option("--no-console", is_flag=True, help="Do not serve the therapist web console during the session.")
+@click.option("--console-bind", default="127.0.0.1", show_default=True,
+              help="Console address; beyond loopback a tablet can open the printed URL (token required).")
+@click.option("--console-port", type=click.IntRange(0, 65535), default=None,
+              help="Console port [default: 8765, or any free port when it is taken].")
 def run_cmd(
     scenario: str, patient: str, policy: str | None, mode: str, sensor: str, device: str | None,
     headset: str, bind: str | None, curve_dir: Path | None, insecure: bool, speed: float | None,
-    seed: int | None, cohort: str | None, duration_s: float | None, baseline_s: float | None,
+    seed: int | None, cohort: str | None, sim_strap: str, duration_s: float | None, baseline_s: float | None,
     store_path: Path | None, no_report: bool, report_out: Path | None, accept_poor_baseline: bool, view: str,
+    no_console: bool = False, console_bind: str = "127.0.0.1", console_port: int | None = None,
 ) -> None:
     """Run a session: baseline, graded exposure, recovery; stored and reported.
 
@@ -326,15 +443,21 @@ def run_cmd(
     opts = RunOptions(
         scenario=scenario, patient=patient, policy=policy, mode=mode, sensor=sensor,
         headset=headset, bind=bind, insecure=insecure, curve_dir=curve_dir, speed=speed, seed=seed,
-        cohort=cohort, duration_s=duration_s, baseline_s=baseline_s, store=store_path,
+        cohort=cohort, sim_sensor=sim_strap, duration_s=duration_s, baseline_s=baseline_s, store=store_path,
         report=not no_report, report_out=report_out, accept_poor_baseline=accept_poor_baseline,
         interactive=view in ("auto", "live") and sys.stdin.isatty(),
     )
     live = LiveSession(opts)
     if headset == "listen":
         click.echo(f"waiting for a headset on {bind} …", err=True)
+    session = run_with_view(live, view)
+    if not no_console:  # the therapist web console beside the session (exposure_ctrl.console)
+        from exposure_ctrl.console.serve import serve_during
+
+        session = serve_during(live, session, bind=console_bind, port=console_port,
+                               announce=lambda line: click.echo(line, err=True))
     try:
-        result = asyncio.run(run_with_view(live, view))
+        result = asyncio.run(session)
     except KeyboardInterrupt:
         click.echo("interrupted: the session was recorded up to now", err=True)
         sys.exit(130)

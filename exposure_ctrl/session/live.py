@@ -54,6 +54,7 @@ class RunOptions:
     speed: float | None = None
     seed: int | None = None
     cohort: str | None = None
+    sim_sensor: str = "strap"  # with --sensor sim: strap, strap-flaky, ideal, wrist
     duration_s: float | None = None
     baseline_s: float | None = None
     store: Path | None = None
@@ -178,9 +179,7 @@ class LiveSession:
         self.endpoint = endpoint
         source_options: dict[str, Any] = {}
         if _sensor_kind(opts.sensor) == "sim":
-            source_options = {"scenario": sc, "seed": opts.seed, "cohort": opts.cohort}
-        elif _sensor_kind(opts.sensor) == "virtual-ble":
-            source_options = {"scenario": sc, "seed": opts.seed, "cohort": opts.cohort}
+            source_options = {"scenario": sc, "seed": opts.seed, "cohort": opts.cohort, "sensor": opts.sim_sensor}
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(writer.aclose)
             await stack.enter_async_context(endpoint)

@@ -130,6 +130,7 @@ class Snapshot:
     headset_status: str = "waiting"
     alarms: list = dataclasses.field(default_factory=list)
     suds: int | None = None
+    suds_history: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=500))  # (t, value, source)
     sensitivities: list = dataclasses.field(default_factory=list)
     outcome: str = ""
     end_reason: str = ""
@@ -476,6 +477,7 @@ class SessionRunner:
         self.tracker.set_suds(t, float(value))
         self.writer.suds(t, value, source, who)
         self.snapshot.suds = value
+        self.snapshot.suds_history.append((t, value, source.value))
 
     # --- deciding ------------------------------------------------------------------------------
 
@@ -677,7 +679,7 @@ class SessionRunner:
     async def _change_scene(self, t: float, positions: np.ndarray, trigger: Trigger, who: str, reason: str) -> None:
         self.positions = np.asarray(positions, dtype=np.int64).copy()
         state = self.sc.state_at(self.positions)
-        seq = await self.endpoint.send_scene(state, self.settings.transition_s)
+        seq = await self.endpoint.send_scene(state, self._transition_real_s())
         scene = self.writer.scene_change(
             t, state, trigger=trigger, who=who, reason=reason,
             sent_t=t if seq is not None else None, wire_seq=seq,
@@ -690,6 +692,14 @@ class SessionRunner:
         self.pending = None
         self.snapshot.pending_proposal = ""
         self._set_state_snapshot()
+
+    def _transition_real_s(self) -> float:
+        """The headset runs in real time: a transition of ``transition_s`` session seconds
+        lasts ``transition_s / speed`` real seconds on an accelerated clock."""
+        speed = self.clock.speed
+        if not math.isfinite(speed):
+            return 0.0
+        return self.settings.transition_s / max(speed, 1e-9)
 
     # --- ending --------------------------------------------------------------------------------
 
