@@ -18,12 +18,16 @@ Protocols (all start with the scenario's resting baseline phase in the safe stat
   the last minute.
 - :func:`rmssd_drop`: RMSSD (RR intervals of the strap) over the last 120 s of the baseline vs.
   60-180 s at the top of the hierarchy, among patients whose rise there is at least 12 bpm.
+- :func:`abort_rate`: courses of ``sessions`` sessions in the vector environment under a given
+  controller (the calibration uses a window-keeping rule built on the policy layer's hierarchy
+  navigation, passed in so that this module stays below the policy layer); the fraction of
+  patients who abort at least once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -64,6 +68,7 @@ BANDS: dict[str, dict[str, tuple[float, float]]] = {
     "recovery": {"median_half_s": (15.0, 90.0), "median_left_at_10min": (0.02, 0.3)},
     "suds_hr_correlation": {"r": (0.3, 0.6)},
     "rmssd_drop": {"median_drop": (0.2, 0.4)},
+    "abort_rate_severe": {"per_course": (0.05, 0.15)},
 }
 
 
@@ -286,6 +291,50 @@ def rmssd_drop(
             "median_rest_ms": float(np.median(rest_rmssd)),
             "n": float(sel.sum()),
         },
+    )
+
+
+Controller = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""``controller(hr_above_bpm (N,), positions (N, K), new_session (N,)) -> actions (N,)``; may keep
+state (``new_session`` marks the sessions that just started)."""
+
+
+def abort_rate(
+    sc: Scenario,
+    cohort: str | CohortSpec | Mixture,
+    make_controller: Callable[[Scenario, int], Controller],
+    n: int = 64,
+    sessions: int = 4,
+    seed: int = 0,
+) -> Stats:
+    """Fraction of ``n`` patients who abort during a course of ``sessions`` sessions."""
+    from exposure_ctrl.arousal import Feature
+    from exposure_ctrl.sim.vector_env import ExposureVectorEnv
+
+    env = ExposureVectorEnv(n, sc, cohort, recovery=False, course_sessions=sessions, split="calibration")
+    env.reset(seed=seed, options={"patient_index": np.arange(n)})
+    b = env._batch
+    control = make_controller(sc, n)
+    aborted = np.zeros(n, dtype=bool)
+    over = np.zeros(n, dtype=bool)
+    finished = np.zeros(n, dtype=np.int64)
+    in_window = []
+    steps = int(round(sc.timing.exposure_max_s / sc.timing.decision_period_s))
+    new = np.ones(n, dtype=bool)
+    for _ in range((steps + 1) * sessions + 1):
+        a = control(b._tracker_obs[:, Feature.HR_ABOVE_BPM].copy(), b.positions.copy(), new)
+        _, _, term, _, info = env.step(a)
+        new = info["autoreset"].copy()
+        live = ~info["autoreset"] & ~over
+        aborted |= info["aborted"] & live
+        in_window.append(np.where(live, info["reward_terms"]["in_window"], np.nan))
+        finished += term & live
+        over |= aborted | (finished >= sessions)
+        if over.all():
+            break
+    return Stats(
+        "abort_rate",
+        {"per_course": float(aborted.mean()), "in_window": float(np.nanmean(in_window)), "n": float(n)},
     )
 
 

@@ -199,7 +199,7 @@ _BASE: dict[str, Dist] = {
     "sensitisation_max": Uniform(0.2, 0.5),
     "dishabituation": Uniform(0.05, 0.15),
     "activation": Uniform(0.1, 0.25),
-    "tolerance": LogNormal(1.25, 0.2, 0.4, 3.0),
+    "tolerance": LogNormal(1.1, 0.2, 0.4, 3.0),
     "abort_after_s": Uniform(30.0, 60.0),
     "retention": Uniform(0.3, 0.7),
     # SUDS
@@ -220,7 +220,7 @@ _SEVERE = _MODERATE.with_(
     "Severe spider phobia: larger heart-rate responses, tolerance well below the top of the "
     "hierarchy, slower habituation; the top is out of reach until lower steps are habituated.",
     hr_gain_bpm=LogNormal(28.0, 0.45, 2.0, 60.0),
-    tolerance=LogNormal(0.8, 0.2, 0.3, 3.0),
+    tolerance=LogNormal(0.75, 0.2, 0.3, 3.0),
     habituation_per_s=LogNormal(1.0 / 420.0, 0.4),
     sensitisation_per_s=LogNormal(1.0 / 200.0, 0.4),
     abort_after_s=Uniform(25.0, 50.0),
