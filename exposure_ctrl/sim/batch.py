@@ -35,7 +35,7 @@ from exposure_ctrl.sim.reward import RewardConfig, reward_terms
 from exposure_ctrl.sim.sensors import SensorConfig
 from exposure_ctrl.sim.simulator import Simulator
 
-__all__ = ["SessionOptions", "SessionBatch", "safety_inputs", "merge_tracker_rows"]
+__all__ = ["SessionOptions", "SessionBatch", "safety_inputs", "true_sensitivities"]
 
 _TRAIN_INDICES = 2**31
 
@@ -90,51 +90,6 @@ def safety_inputs(
         since_change_s=np.asarray(since_change_s, dtype=float).copy(),
         positions=np.asarray(positions, dtype=np.int64),
     )
-
-
-# --- merging rows of the arousal tracker ------------------------------------------------------
-
-
-def merge_tracker_rows(dst: Any, src: Any, rows: np.ndarray) -> None:
-    """Overwrite patients ``rows`` of ``dst`` (an :class:`ArousalTracker` of N patients) with the
-    patients of ``src`` (a tracker of ``len(rows)`` patients), in place.
-
-    The tracker has no row API, so this walks its arrays: the patient axis of an array is the
-    one whose length is N in ``dst`` and ``len(rows)`` in ``src`` (axis 0, else axis 1); arrays
-    equal in both (shared tables) are left alone, as are index helpers (``arange(N)``). Nested
-    objects of the arousal package are merged the same way. Tested by the vector environment's
-    test against fresh single environments.
-    """
-    n_dst = int(dst.n)
-    n_src = int(src.n)
-    if n_src >= n_dst:
-        raise ValueError("merge_tracker_rows replaces some rows; replace the whole tracker instead")
-    _merge(dst, src, np.asarray(rows, dtype=np.int64), n_dst, n_src, depth=0)
-
-
-def _merge(dst: Any, src: Any, rows: np.ndarray, n_dst: int, n_src: int, depth: int) -> None:
-    if depth > 4:
-        return
-    for name in _attribute_names(dst):
-        dv = getattr(dst, name, None)
-        sv = getattr(src, name, None)
-        if isinstance(dv, np.ndarray) and isinstance(sv, np.ndarray):
-            if dv.ndim >= 1 and dv.shape[0] == n_dst and sv.shape[0] == n_src and dv.shape[1:] == sv.shape[1:]:
-                if dv.ndim == 1 and dv.dtype.kind in "iu" and np.array_equal(dv, np.arange(n_dst)):
-                    continue  # an index helper
-                dv[rows] = sv
-            elif dv.ndim >= 2 and dv.shape[1] == n_dst and sv.shape[1] == n_src and dv.shape[0] == sv.shape[0]:
-                dv[:, rows] = sv
-        elif dv is not None and type(dv).__module__.startswith("exposure_ctrl.arousal") and sv is not None:
-            _merge(dv, sv, rows, n_dst, n_src, depth + 1)
-
-
-def _attribute_names(obj: Any) -> list[str]:
-    names = list(vars(obj)) if hasattr(obj, "__dict__") else []
-    for cls in type(obj).__mro__:
-        slots = cls.__dict__.get("__slots__", ())
-        names += [slots] if isinstance(slots, str) else list(slots)
-    return names
 
 
 # --- the batch -------------------------------------------------------------------------------
@@ -269,7 +224,7 @@ class SessionBatch:
             self.sim.params = put_rows(self.sim.params, rows, sim.params)
             self.sim.patient = put_rows(self.sim.patient, rows, sim.patient)
             self.sim.sensor_state = put_rows(self.sim.sensor_state, rows, sim.sensor_state)
-            merge_tracker_rows(self.tracker, tr, rows)
+            self.tracker.put_rows(rows, tr)
         self._tracker_obs[rows] = tobs
         self.positions[rows] = start
         self.ended[rows] = False

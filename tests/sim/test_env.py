@@ -22,7 +22,6 @@ from exposure_ctrl.errors import ConfigError
 from exposure_ctrl.safety import Reason
 from exposure_ctrl.scenario import resolve_scenario
 from exposure_ctrl.sim import ENV_ID, ExposureEnv, ExposureVectorEnv, ListRecorder, Simulator, sample_patients
-from exposure_ctrl.sim.batch import merge_tracker_rows
 from exposure_ctrl.sim.records import SessionEnd, SessionStart, StepRecord
 
 GOLDEN = Path(__file__).parent / "golden" / "spider_seed7.json"
@@ -111,7 +110,9 @@ def test_vector_env_of_one_equals_the_single_env():
 
 
 def test_merged_tracker_rows_behave_like_fresh_trackers():
-    """The vector env restarts some sessions by merging a fresh tracker into the batch's rows."""
+    """The vector env restarts some sessions by putting a fresh tracker into the batch's rows
+    (the tracker's ``put_rows``): those rows must then behave as the fresh tracker, the others
+    as if nothing happened."""
     sc = resolve_scenario("spider")
     n = 4
     params = sample_patients(sc, "spider-moderate", range(n))
@@ -125,7 +126,7 @@ def test_merged_tracker_rows_behave_like_fresh_trackers():
             tr.update_block(f.t_s, f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
     # a fresh single-patient tracker that has seen only the last 10 periods of patient 2
     small = ArousalTracker(sc, n=1, positions=safe[:1], t0=0.0)
-    merge_tracker_rows(big, small, np.array([2]))
+    big.put_rows(np.array([2]), small)
     alone = ArousalTracker(sc, n=1, positions=safe[:1], t0=0.0)
     for f in frames[20:]:
         big.update_block(f.t_s, f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
