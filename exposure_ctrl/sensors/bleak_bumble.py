@@ -496,8 +496,16 @@ class BumbleClient(BaseBleakClient):
         try:
             await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
-            task.cancel()
+            # The caller gave up; cancelling the request mid-flight would make bumble's GATT
+            # client choke on the late response, so let it finish (milliseconds), or end it
+            # if the link goes away first.
+            _keep(task)
+            task.add_done_callback(_retrieve)
+            lost.add_done_callback(lambda _f: task.cancel())
             raise
+        if not task.done():
+            for _ in range(3):  # a response may already be queued behind the disconnection
+                await asyncio.sleep(0)
         if task.done():
             return task.result()
         task.cancel()
@@ -562,6 +570,11 @@ class BumbleClient(BaseBleakClient):
 
 
 _background: set[asyncio.Future[Any]] = set()
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.debug("abandoned GATT operation failed: %r", fut.exception())
 
 
 async def _drop_connection(conn: Connection) -> None:

@@ -405,9 +405,12 @@ class VirtualStrap:
     async def play(self, stream: Iterable[Any] | AsyncIterable[Any]) -> None:
         """Play a heart-rate stream to its end (paced on the clock)."""
         try:
+            due = self.clock.now()
             async for item in _aiter(stream):
                 bpm, rr, contact, raw = _coerce(item)
-                await self.clock.sleep(sum(rr) / 1000.0 if rr else 1.0)
+                # pace on absolute deadlines, so that sleep overshoot does not accumulate
+                due += sum(rr) / 1000.0 if rr else 1.0
+                await self.clock.sleep(max(0.0, due - self.clock.now()))
                 if self._device is None:
                     return
                 if raw is not None:
