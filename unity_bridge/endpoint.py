@@ -41,6 +41,10 @@ return ``None``: the next ``welcome`` carries it. After :meth:`end`, further ``h
 answered with ``end`` and the same reason. :meth:`close` is safe to call twice; if a headset is
 still admitted it is sent ``end`` ``closed`` first so that it shows its safe state at once.
 
+``curve`` is a :class:`~unity_bridge.security.CurveServer` or the directory written by
+``exposure-ctrl keys generate``; without it the endpoint refuses to listen beyond loopback unless
+``insecure=True`` (:func:`~unity_bridge.security.check_bind`).
+
 The clock ``now`` (default ``time.monotonic``) stamps messages (``t``), events (``at``) and
 round-trip times; waits use the event loop's timers. Counters are in :attr:`counters`; scene
 round-trip figures in :attr:`rtt`.
@@ -52,6 +56,7 @@ import asyncio
 import enum
 import logging
 import math
+import os
 import statistics
 import time
 from collections import OrderedDict, deque
@@ -115,6 +120,8 @@ class Counters:
 
     frames_in: int = 0
     frames_out: int = 0
+    hellos: int = 0  # valid hello messages (admitted or not)
+    messages_in: int = 0  # valid non-hello messages from the admitted headset
     malformed: int = 0  # rule 9: dropped bad frames
     errors_sent: int = 0
     errors_suppressed: int = 0  # ``error malformed`` withheld by the once-per-second limit
@@ -246,7 +253,7 @@ class ControllerEndpoint:
         safe_state: Mapping[str, StateValue],
         heartbeat_s: float = 1.0,
         timeout_s: float = 3.0,
-        curve: CurveServer | None = None,
+        curve: CurveServer | str | os.PathLike[str] | None = None,
         insecure: bool = False,
         now: Callable[[], float] = time.monotonic,
         error_interval_s: float = 1.0,
@@ -262,6 +269,8 @@ class ControllerEndpoint:
             raise BridgeConfigError(
                 f"timeout_s must exceed heartbeat_s ({heartbeat_s}), found {timeout_s}"
             )
+        if isinstance(curve, (str, os.PathLike)):
+            curve = CurveServer.from_dir(curve)  # a directory made by `exposure-ctrl keys generate`
         check_bind(bind, curve=curve, insecure=insecure)
         self._bind = bind
         self.session_id = str(session_id)
@@ -638,12 +647,20 @@ class ControllerEndpoint:
             self._malformed(ident, str(e), now)
             return
         if isinstance(msg, Hello):
+            self.counters.hellos += 1
             self._on_hello(ident, msg, self._user_id(frames[1]), now)
         elif peer is None:
             self.counters.hello_first += 1
             log.info("%s from %s before hello: answered hello_first", msg.TYPE, ident.hex())
             self._error(ident, "hello_first", f"send hello first (received {msg.TYPE!r} before hello)")
-        elif isinstance(msg, Heartbeat):
+        elif isinstance(msg, (Welcome, Scene, Safe, Error, End)):
+            self._malformed(ident, f"{msg.TYPE!r} is a controller-to-headset message", now)
+        else:
+            self.counters.messages_in += 1
+            self._dispatch(peer, msg, now)
+
+    def _dispatch(self, peer: _Peer, msg: Message, now: float) -> None:
+        if isinstance(msg, Heartbeat):
             pass
         elif isinstance(msg, Ack):
             self._on_ack(peer, msg, now)
@@ -651,8 +668,6 @@ class ControllerEndpoint:
             self._on_event(peer, msg, now)
         elif isinstance(msg, Bye):
             self._on_bye(peer, msg, now)
-        else:  # welcome, scene, safe, error, end: controller-to-headset types
-            self._malformed(ident, f"{msg.TYPE!r} is a controller-to-headset message", now)
 
     @staticmethod
     def _user_id(frame: zmq.Frame) -> str | None:

@@ -539,3 +539,50 @@ def test_a_busy_port_is_a_config_error(run) -> None:
             await second.close()
 
     run(body())
+
+
+def test_fuzzed_frames_are_each_accounted_for_and_the_endpoint_keeps_working(run) -> None:
+    import random
+
+    from unity_bridge.codec import pack as pack_msg
+    from unity_bridge.messages import Hello
+
+    rng = random.Random(20240607)
+    valid = [
+        pack_msg(Hello(seq=1, t=0.0, client="x", parameters=list(PARAMS))),
+        msgpack.packb({"v": 1, "type": "scene", "seq": 3, "t": 1.0, "state": CLOSER, "transition_s": 0.5}),
+        msgpack.packb({"v": 1, "type": "event", "seq": 2, "t": 1.0, "kind": "suds", "value": 40}),
+    ]
+    frames = []
+    for _ in range(400):
+        pick = rng.random()
+        if pick < 0.4:
+            frames.append(bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 60))))
+        else:  # flip, cut or extend a valid frame
+            f = bytearray(rng.choice(valid))
+            for _ in range(rng.randint(1, 4)):
+                op = rng.random()
+                if op < 0.5 and f:
+                    f[rng.randrange(len(f))] = rng.getrandbits(8)
+                elif op < 0.8 and f:
+                    del f[rng.randrange(len(f)):]
+                else:
+                    f += bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 8)))
+            frames.append(bytes(f))
+
+    async def body() -> None:
+        async with make_endpoint() as ep, RawClient(ep.address) as c:
+            for f in frames:
+                await c.send_bytes(f)
+            await _until(lambda: ep.counters.frames_in == len(frames), 10)
+            n = ep.counters
+            accounted = n.malformed + n.version + n.unknown_types + n.hello_first + n.hellos + n.messages_in
+            assert accounted == len(frames), n.as_dict()
+            assert n.malformed > len(frames) // 2
+            async with HeadsetEmulator(ep.address, parameters=PARAMS) as emu:
+                await emu.wait_welcomed(5)
+                await ep.send_scene(CLOSEST)
+                ack = await _next_of(ep, SceneAcked, 5)
+                assert ack.state == CLOSEST
+
+    run(body())
