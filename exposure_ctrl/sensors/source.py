@@ -12,6 +12,7 @@ patient) is used the same way::
                 case SourceStatus():     ...  # connecting / streaming / stale / disconnected / ended
                 case Gap():              ...  # a stretch without samples, reported when it ends
                 case DeviceInfo():       ...  # name, address, battery %, body location
+                case RawNotification():  ...  # packet bytes, only with include_raw=True
 
 Events come in time order. Iteration ends after ``SourceStatus(state=ENDED)`` (a recording ran
 out) or when the source is closed; a live strap never ends by itself, it reconnects.
@@ -33,17 +34,25 @@ source):
 
 **Writing a source.** Subclass :class:`BaseHeartRateSource` (it owns the queue, the staleness
 check, gap accounting and the lifecycle) and implement ``_run()``: a coroutine that produces by
-calling ``self._emit_sample()``, ``self._emit_status()``, ``self._emit_info()`` and, when the
-stream is over, ``self._emit_end()``. Optionally override ``_open()`` (runs inside
-``__aenter__``, may raise ``SensorUnavailable``) and ``_close()``. Any object with the same
+calling ``self._emit_sample()`` (a ready :class:`HeartSample`) or ``self._emit_raw(t, "2a37",
+payload)`` (packet bytes, decoded by the consumer with :func:`decode_raw`: what a notification
+callback does), ``self._emit_status()`` (``DISCONNECTED`` opens a gap), ``self._emit_info()``
+and, when the stream is over, ``self._emit_end()``. Optionally override ``_open()`` (runs
+inside ``__aenter__``, may raise ``SensorUnavailable``) and ``_close()``. Everything goes
+through one queue, so events keep their order. Staleness is checked while the consumer waits
+for the next event (``async for``), which the session always does. Any object with the same
 surface (:class:`HeartRateSource` is a ``Protocol``) works too.
+
+``include_raw=True`` (a constructor argument, or the attribute before opening) also yields each
+:class:`RawNotification` before what it decodes to; ``exposure-ctrl hr record`` uses it.
 
 **Choosing a source by name** (like python-can's interfaces)::
 
     open_source("ble")                    # the first heart-rate strap found
     open_source("ble:C4:7C:8D:6A:12:34")  # by address (or ble:NAME, matched on the advertised name)
     open_source("virtual-ble")            # the virtual strap (bumble), through the real bleak API
-    open_source("replay:session.hrlog")   # a recording made with `exposure-ctrl hr record`
+    open_source("replay:P001.jsonl")      # a recording made with `exposure-ctrl hr record`
+    open_source("virtual-ble", stream=patient_beats, dropouts=(10, 150))  # see virtual_strap
 
 ``name:argument`` is split at the first colon; keyword options go to the factory. A factory is
 ``factory(arg: str | None, *, clock: Clock, **options) -> HeartRateSource``. To add a source,

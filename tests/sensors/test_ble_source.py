@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from typing import Any
 
 import pytest
@@ -286,5 +285,3 @@ def test_open_ble_source_tells_addresses_from_names() -> None:
     assert open_ble_source("Polar H10 1234ABCD", clock=clock).device_name == "Polar H10 1234ABCD"
     assert open_ble_source(None, clock=clock).device_name is None
 
-
-_ = itertools
