@@ -8,7 +8,6 @@
 // queue in Update and posts acks and events back.
 using System;
 using System.Collections.Generic;
-using System.IO;
 using System.Threading.Tasks;
 using ExposureCtrl.Bridge.Protocol;
 using ExposureCtrl.Bridge.Transport;
@@ -46,6 +45,7 @@ namespace ExposureCtrl.Bridge
         readonly SceneDriver _driver = new SceneDriver();
         readonly Dictionary<string, ParameterBinding> _byParameter = new Dictionary<string, ParameterBinding>();
         BridgeConnection _connection;
+        bool _failureReported;
 
         public HeadsetStatus Status { get; private set; }
         public SceneState Shown { get { return _driver.Shown; } }
@@ -83,6 +83,11 @@ namespace ExposureCtrl.Bridge
         void Update()
         {
             if (_connection == null) return;
+            if (_connection.Failure != null && !_failureReported)
+            {
+                _failureReported = true;  // the network thread already queued the safe state
+                Debug.LogError("ExposureBridge: network thread failed: " + _connection.Failure);
+            }
             HeadsetCommand c;
             while (_connection.ToMain.TryDequeue(out c)) Apply(c);
             double now = Now;
@@ -136,18 +141,24 @@ namespace ExposureCtrl.Bridge
         public void SendWorn() { if (_connection != null) _connection.SendEvent("worn", null); }
         public void SendGaze(bool inView) { if (_connection != null) _connection.SendEvent("gaze", inView); }
 
-        void OnDisable() { Shutdown("disabled"); }
-        void OnApplicationQuit() { Shutdown("quit"); }
+        // Unity calls OnApplicationQuit, then OnDisable, then OnDestroy.
+        void OnDisable() { StopConnection("disabled"); }
 
-        void Shutdown(string reason)
+        void OnApplicationQuit()
+        {
+            StopConnection("quit");
+            // NetMQConfig.Cleanup can hang on some platforms: run it once, at quit, with a watchdog
+            var cleanup = Task.Run(() => NetMQConfig.Cleanup(false));
+            if (!cleanup.Wait(TimeSpan.FromMilliseconds(500))) Debug.LogWarning("ExposureBridge: NetMQ cleanup timed out");
+        }
+
+        void StopConnection(string reason)
         {
             if (_connection == null) return;
             _connection.SendBye(reason);
             if (!_connection.Stop(500)) Debug.LogWarning("ExposureBridge: network thread did not stop within 500 ms");
+            _connection.Dispose();
             _connection = null;
-            // NetMQConfig.Cleanup can hang on some platforms: run it with a watchdog
-            var cleanup = Task.Run(() => NetMQConfig.Cleanup(false));
-            if (!cleanup.Wait(TimeSpan.FromMilliseconds(500))) Debug.LogWarning("ExposureBridge: NetMQ cleanup timed out");
         }
     }
 }

@@ -7,7 +7,7 @@
 //   * receive with a timeout (never a blocking Receive) so the thread notices cancellation;
 //   * Linger = 0 so that Dispose never waits for unsent frames;
 //   * on quit: Stop() cancels, joins the thread with a limit, and the caller runs
-//     NetMQConfig.Cleanup(false) under a watchdog (ExposureBridge.Shutdown).
+//     NetMQConfig.Cleanup(false) under a watchdog (ExposureBridge.OnApplicationQuit).
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;

@@ -11,7 +11,8 @@ namespace UnityEngine
     public class Component : Object
     {
         public GameObject gameObject;
-        public Transform transform = new Transform();
+        Transform _transform;
+        public Transform transform { get { return _transform ?? (_transform = this as Transform ?? new Transform()); } }
         public T GetComponent<T>() where T : class { return gameObject == null ? null : gameObject.GetComponent<T>(); }
         public T[] GetComponentsInChildren<T>() where T : class { return gameObject == null ? new T[0] : gameObject.GetComponentsInChildren<T>(); }
     }
