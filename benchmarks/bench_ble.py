@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import statistics
 import time
 
@@ -118,6 +119,7 @@ def main() -> None:
     ap.add_argument("--speed", type=float, default=300.0)
     ap.add_argument("--seed", type=int, default=11)
     a = ap.parse_args()
+    logging.getLogger("bumble").setLevel(logging.ERROR)  # link-layer chatter during forced drop-outs
 
     rate = asyncio.run(throughput(a.notifications))
     print(f"throughput: {rate:,.0f} notifications/s through bumble + bleak + BLE source ({a.notifications} sent)")

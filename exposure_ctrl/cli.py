@@ -589,6 +589,13 @@ def _hr_clock(speed: float) -> Any:
     return MonotonicClock() if speed == 1.0 else ScaledClock(speed)
 
 
+def _quiet_bumble() -> None:
+    """The virtual strap's stack (bumble) logs link-layer chatter; the user needs none of it."""
+    import logging
+
+    logging.getLogger("bumble").setLevel(logging.ERROR)
+
+
 def _hr_source(device: str | None, virtual: bool, replay: Path | None, speed: float, clock: Any) -> Any:
     from exposure_ctrl.sensors.source import open_source
 
@@ -597,6 +604,7 @@ def _hr_source(device: str | None, virtual: bool, replay: Path | None, speed: fl
     if speed != 1.0 and not (virtual or replay):
         raise click.UsageError("--speed only applies to --virtual and --replay (a real strap is real time)")
     if virtual:
+        _quiet_bumble()
         return open_source("virtual-ble", clock=clock)
     if replay is not None:
         return open_source(f"replay:{replay}", clock=clock)
@@ -659,6 +667,7 @@ def devices_cmd(virtual: bool, timeout_s: float, all_devices: bool) -> None:
         from exposure_ctrl.sensors.bleak_bumble import VirtualAir, bleak_kwargs
         from exposure_ctrl.sensors.virtual_strap import VirtualStrap
 
+        _quiet_bumble()
         air = VirtualAir("devices")
         async with VirtualStrap(air=air):
             return await scan_heart_rate_straps(
