@@ -399,7 +399,8 @@ class SessionBatch:
         rise is back within ``recovery_near_bpm`` of rest, at most ``timing.recovery_s``.
         Returns the time it took (the limit when not reached)."""
         sim = self.sim
-        assert sim is not None
+        if sim is None:
+            raise RuntimeError("start the sessions first")
         sc = self.sc
         params = take_rows(sim.params, rows)
         state = take_rows(sim.patient, rows)
@@ -425,7 +426,8 @@ class SessionBatch:
 
     def _record(self, t, a, verdict, total, terms, suds, aborted, step, completed, recovery_s, act) -> None:  # noqa: ANN001
         rec = self.recorder
-        assert rec is not None and self.sim is not None
+        if rec is None or self.sim is None:
+            return
         fear = self.sim.fear()
         ar = self.sim.arousal_bpm()
         hr_above = self._tracker_obs[:, Feature.HR_ABOVE_BPM]

@@ -360,12 +360,12 @@ def patient_seed(cohort: CohortSpec | Mixture, split: Split, index: int) -> np.r
 
 def _one(sc: Scenario, cohort: CohortSpec | Mixture, seq: np.random.SeedSequence) -> PatientParams:
     phys_seq, resp_seq, pick_seq = seq.spawn(3)
-    spec = cohort
     if isinstance(cohort, Mixture):
         weights = np.array([w for _, w in cohort.parts], dtype=float)
         j = int(np.random.default_rng(pick_seq).choice(len(cohort.parts), p=weights / weights.sum()))
         spec = cohort.parts[j][0]
-    assert isinstance(spec, CohortSpec)
+    else:
+        spec = cohort
     rng = np.random.default_rng(phys_seq)
     values = {name: spec.scalars[name].sample(rng, 1) for name in SCALARS}
     tables = sample_response(sc, np.random.default_rng(resp_seq), 1, spec.response)

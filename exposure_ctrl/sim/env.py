@@ -173,7 +173,6 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         self.action_space = spaces.Discrete(self.scenario.n_actions)
         self.observation_space = spaces.Box(lay.low, lay.high, dtype=np.float32)
         self._done = True
-        self._last_info: dict[str, Any] = {}
 
     # --- names -----------------------------------------------------------------------------
 
@@ -235,11 +234,7 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         obs, reward, terminated, info = self._batch.step(a)
         done = bool(terminated[0])
         self._done = done
-        out = row_info(info, 0)
-        self._last_info = out
-        if self.render_mode == "ansi":
-            pass
-        return obs[0], float(reward[0]), done, False, out
+        return obs[0], float(reward[0]), done, False, row_info(info, 0)
 
     def action_masks(self) -> np.ndarray:
         """Legal actions now (bool, 1 + 2K), for sb3-contrib's MaskablePPO."""
@@ -251,7 +246,7 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         b = self._batch
         sc = self.scenario
         state = sc.describe(sc.state_at(b.positions[0]))
-        above = b._tracker_obs[0, 0]
+        above = float(self.tracker.features.hr_above()[0])
         return f"t={b.exposure_s[0]:6.0f}s  hr_above={above:5.1f} bpm  step={int(b.max_step[0])}  {state}"
 
     # --- evaluation --------------------------------------------------------------------------

@@ -63,12 +63,11 @@ class NoiseSource:
 
     def draw(self) -> tuple[PatientNoise, SensorNoise]:
         """The next period's noise."""
-        if self._i >= self.block:
+        if self._u is None or self._z is None or self._i >= self.block:
             lay = self.layout
             self._u = self.rng.random((self.block, lay.n_uniform, self.n))
             self._z = self.rng.standard_normal((self.block, lay.n_normal, self.n))
             self._i = 0
-        assert self._u is not None and self._z is not None
         u, z = self._u[self._i], self._z[self._i]
         self._i += 1
         return split_noise(self.layout, u, z)

@@ -333,7 +333,10 @@ def transition(
     pending_in = np.where(changed, p.onset_delay_s, state.pending_in_s)
     T0, raw_shown = scene_drive(p, state.shown, hab)
     has_pending = np.isfinite(pending_in)
-    T1, raw_pending = scene_drive(p, pending, hab)
+    if has_pending.any():
+        T1, raw_pending = scene_drive(p, pending, hab)
+    else:  # nothing new to perceive (most periods of a single patient)
+        T1, raw_pending = T0, raw_shown
     d = np.where(has_pending, np.minimum(pending_in, P), P)  # switch time within the period
     switches = has_pending & (pending_in <= P)
     shown = np.where(switches[:, None], pending, state.shown)
@@ -352,13 +355,14 @@ def transition(
     fast = np.where(before, T0 + (f0 - T0) * e0, T1 + (f_d - T1) * e1)  # (S, N)
 
     # -- slow fear follows the fast component over minutes --------------------------------------
-    fast_mean = fast.mean(axis=0)
+    inv_s = 1.0 / S
+    fast_mean = fast.sum(axis=0) * inv_s
     slow_end = fast_mean + (state.fear_slow - fast_mean) * np.exp(-P / p.slow_tau_s)
     frac = off / P
     slow = state.fear_slow + (slow_end - state.fear_slow) * frac
     beta = p.slow_frac
     fear = (1.0 - beta) * fast + beta * slow  # (S, N)
-    fear_mean = fear.mean(axis=0)
+    fear_mean = fear.sum(axis=0) * inv_s
 
     # -- habituation / sensitisation (per parameter shown at a feared level) --------------------
     # a more feared scene dishabituates: part of what was habituated is lost (classic
@@ -367,8 +371,8 @@ def transition(
     if escalated.any():
         hab = np.where(escalated[:, None] & (hab > 0), hab * (1.0 - p.dishabituation[:, None]), hab)
     act = p.activation
-    gate = np.clip((fear_mean - act) / (0.5 * act), 0.0, 1.0) * (fear_mean <= p.tolerance)
-    excess = np.clip(fear_mean / p.tolerance - 1.0, 0.0, 1.0)
+    gate = np.minimum(np.maximum((fear_mean - act) / (0.5 * act), 0.0), 1.0) * (fear_mean <= p.tolerance)
+    excess = np.minimum(np.maximum(fear_mean / p.tolerance - 1.0, 0.0), 1.0)
     raw_now = np.where(switches[:, None], raw_pending, raw_shown)
     present = raw_now > np.maximum(0.02 * _row_sum(raw_now), 1e-9)[:, None]
     # habituation removes up to habituation_max of the current level's contribution, at a rate
@@ -393,18 +397,21 @@ def transition(
     drift = state.drift_bpm + (drift_end - state.drift_bpm) * frac
     settle = state.settle_bpm * np.exp(-off / p.settle_tau_s)
     arousal = p.hr_gain_bpm * fear
-    hr = np.clip(p.hr_rest_bpm + drift + settle + arousal, HR_MIN_BPM, HR_MAX_BPM)  # (S, N)
+    hr_all = np.empty((S + 1, n))  # at 0, dt, ..., P
+    hr_all[0] = state.hr_bpm
+    hr = hr_all[1:]  # (S, N)
+    np.minimum(np.maximum(p.hr_rest_bpm + drift + settle + arousal, HR_MIN_BPM), HR_MAX_BPM, out=hr)
 
     # -- beats ----------------------------------------------------------------------------------
     t0 = state.t_s
-    hr_all = np.concatenate([state.hr_bpm[None, :], hr], axis=0)  # (S+1, N) at 0, dt, ..., P
     rsa = p.rsa_frac * np.maximum(1.0 - p.rsa_fear_drop * fear_mean, _RSA_FLOOR)
     hr_hi = float(hr_all.max()) if n else HR_MIN_BPM
     n_beats = min(noise.beat_u.shape[0], int(math.ceil(P * hr_hi / 60.0 * 1.25)) + 2)
-    rr_est = 60.0 / hr_all.mean(axis=0)  # (N,) s
+    hr_mean = hr_all.sum(axis=0) * (1.0 / (S + 1))
+    rr_est = 60.0 / hr_mean  # (N,) s
     j = np.arange(1, n_beats + 1, dtype=float)[:, None]
     tau = (state.last_beat_s - t0) + j * rr_est  # (B, N) approximate beat times in the period
-    x = np.clip(tau / grid.dt_s, 0.0, S - 1e-9)
+    x = np.minimum(np.maximum(tau * (1.0 / grid.dt_s), 0.0), S - 1e-9)
     i0 = x.astype(np.int64)
     w = x - i0
     cols = np.arange(n)
@@ -417,14 +424,14 @@ def transition(
         p.jitter_ms * math.sqrt(12.0) * (noise.beat_u[:n_beats] - 0.5)
     )
     # rare ectopic beat: premature (65 %) then compensatory (135 %)
-    n_expected = P * hr_all.mean(axis=0) / 60.0
+    n_expected = P * hr_mean / 60.0
     ect = noise.ectopic_u[0] < p.ectopic_per_beat * n_expected
     if np.any(ect):
         which = np.minimum((noise.ectopic_u[1] * np.maximum(n_expected - 1.0, 1.0)).astype(np.int64), n_beats - 2)
         rows = np.arange(n_beats)[:, None]
         rr = np.where(ect & (rows == which), rr * 0.65, rr)
         rr = np.where(ect & (rows == which + 1), rr * 1.35, rr)
-    rr = np.clip(rr, 60000.0 / HR_MAX_BPM * 0.6, 60000.0 / HR_MIN_BPM * 1.4)
+    rr = np.minimum(np.maximum(rr, 60000.0 / HR_MAX_BPM * 0.6), 60000.0 / HR_MIN_BPM * 1.4)
     bt = np.empty_like(rr)
     acc = state.last_beat_s.copy()
     for b in range(n_beats):  # cumulative sum, faster than np.cumsum here
