@@ -124,11 +124,7 @@ namespace ExposureCtrl.Bridge.Transport
                     Flush(socket, protocol);
                     foreach (var c in protocol.Commands) ToMain.Enqueue(c);
                     protocol.Commands.Clear();
-                    if (protocol.Stopped)
-                    {
-                        Thread.Sleep(50);  // best effort: let a final bye leave before Dispose (linger 0)
-                        break;
-                    }
+                    if (protocol.Stopped) break;
                     if (protocol.ReconnectRequested)
                     {
                         socket.Dispose();
@@ -138,7 +134,11 @@ namespace ExposureCtrl.Bridge.Transport
                         protocol.OnReconnected(Now);
                     }
                 }
-                Flush(socket, protocol);
+                // Stopping: still run what the main thread posted last (typically a bye), then
+                // give the frames a moment to leave, since Dispose with linger 0 drops them.
+                Action<HeadsetProtocol, double> last;
+                while (_toNet.TryDequeue(out last)) last(protocol, Now);
+                if (Flush(socket, protocol) > 0 || protocol.Stopped) Thread.Sleep(50);
             }
             catch (Exception e)
             {
@@ -151,8 +151,9 @@ namespace ExposureCtrl.Bridge.Transport
             }
         }
 
-        static void Flush(DealerSocket socket, HeadsetProtocol protocol)
+        static int Flush(DealerSocket socket, HeadsetProtocol protocol)
         {
+            int n = protocol.Outbox.Count;
             foreach (var f in protocol.Outbox)
             {
                 // never block the network thread: a frame that cannot be queued now is dropped
@@ -160,6 +161,7 @@ namespace ExposureCtrl.Bridge.Transport
                 socket.TrySendFrame(TimeSpan.FromMilliseconds(5), f);
             }
             protocol.Outbox.Clear();
+            return n;
         }
     }
 }
