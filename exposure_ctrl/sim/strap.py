@@ -82,6 +82,7 @@ class SimulatedStrapSource(BaseHeartRateSource):
         )
         self.aborted = False
         self.t_origin: float | None = None
+        self._quiet_until_s = -1.0  # session time until which the link is forced down
 
     def perceive(self, state: Mapping[str, Any]) -> None:
         """The headset now shows ``state``: the patient perceives it from the next second on."""
@@ -89,6 +90,10 @@ class SimulatedStrapSource(BaseHeartRateSource):
             self._positions = np.asarray(self.scenario.positions(state), dtype=np.int64)
         except ValueError as e:
             raise ConfigError(f"the simulated patient cannot see this scene: {e}") from e
+
+    async def go_quiet(self, seconds: float) -> None:
+        """Force a link loss of ``seconds`` from the next sample on (for tests of the consumer)."""
+        self._quiet_until_s = float(self.sim.patient.t_s[0]) + float(seconds)
 
     def truth(self) -> dict[str, float]:
         """Ground truth now (for tests and evaluation): fear and the fear-driven rise (bpm)."""
@@ -109,14 +114,17 @@ class SimulatedStrapSource(BaseHeartRateSource):
                 wait = t - clock.now()
                 if wait > 0:
                     await clock.sleep(wait)
-                if f.disconnected[s, 0] and not link_down:
+                down = bool(f.disconnected[s, 0]) or float(f.t_s[s, 0]) <= self._quiet_until_s
+                if down and not link_down:
                     link_down = True
                     self._emit_status(SourceState.DISCONNECTED, "simulated link loss", t=t)
-                elif not f.disconnected[s, 0] and link_down:
+                elif not down and link_down:
                     link_down = False
                     self._emit_status(SourceState.CONNECTED, "simulated strap reconnected", t=t)
                 if f.present[s, 0]:
-                    self._emit_sample(next(samples))
+                    sample = next(samples)
+                    if not down:
+                        self._emit_sample(sample)
             if step.trace.aborted_now[0] and not self.aborted:
                 self.aborted = True
                 if self.on_abort is not None:

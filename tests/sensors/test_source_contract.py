@@ -79,6 +79,7 @@ async def _strap_out_of_range(source: Any) -> None:
 HARNESSES = [
     Harness("virtual-ble", _virtual_ble, lambda: ScaledClock(50.0), _strap_out_of_range),
     Harness("replay", _replay, ManualClock, None),
+    Harness("sim", lambda clock, tmp: open_source("sim", clock=clock, scenario="spider", seed=1, sensor="ideal", stale_after_s=STALE_AFTER_S), ManualClock, lambda source: source.go_quiet(4 * STALE_AFTER_S)),
 ]
 
 
