@@ -8,7 +8,9 @@
    (:func:`run_emulator`) in a child process, as a real headset would be. Scenes with
    ``transition_s = 0`` are sent one after the other; each waits for its ``SceneAcked``. The
    figure is the endpoint's own ``rtt_s`` (send → ack received, same clock). Target: p99 ≤ 2 ms.
-   For comparison the same is measured with the emulator on the endpoint's own event loop.
+   For comparison the same is measured with the emulator on the endpoint's own event loop, and
+   a bare pyzmq ROUTER/DEALER echo shows what the machine allows at that moment (on a shared,
+   loaded machine the tail is the scheduler's, not the protocol's).
 2. **Event stream.** The child sends 72,000 headset events (120 Hz × 600 s, a simulated
    10-minute session) as fast as the link takes them (``--realtime``: at 120 Hz). They are
    ``suds`` events whose values run 0, 1, …, 100, 0, … so that the receiver can tell a lost,
@@ -96,6 +98,41 @@ async def in_process(n_scenes: int) -> None:
     print(f"bridge scene->ack round trip (loopback, headset on the same event loop, {len(rtts)} scenes): {_figures(rtts)}")
 
 
+async def baseline(n: int) -> None:
+    """Bare pyzmq ROUTER/DEALER echo on one event loop: what the machine allows right now."""
+    import zmq
+    import zmq.asyncio
+
+    ctx = zmq.asyncio.Context()
+    router, dealer = ctx.socket(zmq.ROUTER), ctx.socket(zmq.DEALER)
+    router.linger = dealer.linger = 0
+    router.bind("tcp://127.0.0.1:*")
+    dealer.connect(router.getsockopt_string(zmq.LAST_ENDPOINT))
+
+    async def echo() -> None:
+        while True:
+            await dealer.send(await dealer.recv())
+
+    task = asyncio.create_task(echo())
+    try:
+        await dealer.send(b"hi")
+        ident, _ = await router.recv_multipart()
+        rtts = []
+        for i in range(n + 200):
+            t0 = time.monotonic()
+            await router.send_multipart([ident, b"ping"])
+            await router.recv_multipart()
+            if i >= 200:
+                rtts.append(time.monotonic() - t0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        router.close()
+        dealer.close()
+        ctx.term()
+    print(f"baseline: bare pyzmq ROUTER/DEALER echo on one event loop, {n} round trips: {_figures(rtts)}")
+
+
 def _q(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, max(0, int(round(q * len(s) + 0.5)) - 1))]
@@ -170,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at start")
     ok = asyncio.run(run(args.scenes, args.events, 120.0 if args.realtime else 0.0))
     asyncio.run(in_process(args.scenes))
+    asyncio.run(baseline(args.scenes))
     load = os.getloadavg()
     print(f"machine: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
     return 0 if ok else 1
