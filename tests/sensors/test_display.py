@@ -64,13 +64,27 @@ def test_events_for_stops_at_the_end_of_the_source() -> None:
     assert sum(isinstance(e, HeartSample) for e in events) == 100
 
 
-def test_events_for_stops_after_the_duration_on_a_scaled_clock() -> None:
-    from exposure_ctrl.clock import ScaledClock
-
+def test_events_for_stops_after_the_duration() -> None:
     async def main() -> list[object]:
-        clock = ScaledClock(200.0)
+        clock = ManualClock()
         async with Ticks("t", clock=clock) as src:
             return [e async for e in events_for(src, clock, 10.0)]
 
     samples = [e for e in asyncio.run(main()) if isinstance(e, HeartSample)]
-    assert 5 <= len(samples) <= 11 and all(s.t <= 11.0 for s in samples)
+    assert [s.t for s in samples] == [float(i) for i in range(1, 11)]
+
+
+def test_events_for_stops_in_real_time_on_a_scaled_clock() -> None:
+    from exposure_ctrl.clock import ScaledClock
+
+    async def main() -> tuple[list[object], float]:
+        clock = ScaledClock(200.0)
+        async with Ticks("t", clock=clock) as src:
+            events = [e async for e in events_for(src, clock, 10.0)]
+            return events, clock.now()
+
+    events, ended = asyncio.run(main())
+    samples = [e for e in events if isinstance(e, HeartSample)]
+    assert len(samples) < 100  # it did not wait for the source to end
+    assert all(s.t <= 10.0 + 1e-3 or s is samples[-1] for s in samples)
+    assert ended < 100.0
