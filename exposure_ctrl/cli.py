@@ -163,6 +163,91 @@ def train_cmd(scenario_ref: str, cohort: str | None, timesteps: int, seed: int, 
     if last:
         click.echo(f"last training sessions: time in window {last['time_in_window_pct']:.1f}%, "
                    f"highest step {last['highest_step']:.1f}, aborts {last['abort_pct']:.1f}%")
+    click.echo(f"evaluate: exposure-ctrl evaluate --scenario {scenario_ref} --policies band-pi,{res.out_dir},oracle")
+
+
+@cli.command("evaluate")
+@click.option("--scenario", "scenario_ref", default="spider", show_default=True, help="Scenario id or YAML file.")
+@click.option("--cohort", default=None, help="Cohort whose held-out patients are used (default: the scenario's own).")
+@click.option("--policies", default=None,
+              help="Comma-separated policy names or directories [default: every baseline, the shipped policy, the oracle].")
+@click.option("--patients", type=click.IntRange(min=2, max=1000), default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--course-sessions", type=click.IntRange(min=1, max=20), default=4, show_default=True,
+              help="Sessions per patient for 'sessions to reach the top'.")
+@click.option("--sensor", default="strap", show_default=True, help="strap | strap-flaky | ideal | wrist")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write evaluation.md/.json/.png [default: evaluations/<scenario>].")
+def evaluate_cmd(scenario_ref: str, cohort: str | None, policies: str | None, patients: int, seed: int,
+                 course_sessions: int, sensor: str, out_dir: Path | None) -> None:
+    """Run policies on the same held-out simulated patients and compare them (95% CIs)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from exposure_ctrl.policy import shipped_policy_dir
+    from exposure_ctrl.policy.evaluate import evaluate, render_markdown, write_evaluation
+    from exposure_ctrl.scenario import resolve_scenario
+
+    sc = resolve_scenario(scenario_ref)
+    if policies:
+        names = [p.strip() for p in policies.split(",") if p.strip()]
+    else:
+        names = ["fixed-schedule", "habituation", "band-pi", "greedy-model", "q-learning"]
+        names += (["ppo"] if shipped_policy_dir(sc.id) else []) + ["oracle"]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(name: str, i: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"{name:>16}", total=total)
+            bar.update(tasks[name], completed=i)
+
+        ev = evaluate(sc, names, cohort=cohort, patients=patients, seed=seed, course_sessions=course_sessions,
+                      sensor=sensor, on_progress=progress)
+    click.echo(render_markdown(ev))
+    paths = write_evaluation(ev, out_dir or Path("evaluations") / sc.id)
+    click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+# --- policy: train, evaluate ---------------------------------------------------------------------
+
+
+@cli.command("train")
+@click.option("--scenario", "scenario_ref", default="spider", show_default=True, help="Scenario id or YAML file.")
+@click.option("--cohort", default=None, help="Training cohort (default: the scenario's own; its train split).")
+@click.option("--timesteps", type=click.IntRange(min=1), default=2_000_000, show_default=True,
+              help="Decisions (5-s periods) to train on.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Policy directory to write [default: runs/<scenario>-seed<seed>].")
+@click.option("--tensorboard", "tb_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write TensorBoard logs here (needs the tensorboard package).")
+@click.option("--n-envs", type=click.IntRange(min=1), default=32, show_default=True, help="Sessions simulated in lockstep.")
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=500_000, show_default=True,
+              help="Save a checkpoint every this many decisions (0: never).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def train_cmd(scenario_ref: str, cohort: str | None, timesteps: int, seed: int, out_dir: Path | None,
+              tb_dir: Path | None, n_envs: int, checkpoint_every: int, no_progress: bool) -> None:
+    """Train a MaskablePPO policy on simulated patients (shield inside, as live).
+
+    Writes a policy directory (model.zip, policy.json, training.json, checkpoints/) that
+    `exposure-ctrl run --policy DIR` and `exposure-ctrl evaluate --policies DIR` accept.
+    """
+    from exposure_ctrl.scenario import resolve_scenario
+
+    sc = resolve_scenario(scenario_ref)
+    from exposure_ctrl.policy.train import TrainConfig, train
+
+    out = out_dir or Path("runs") / f"{sc.id}-seed{seed}"
+    cfg = TrainConfig(scenario=sc.id, cohort=cohort, timesteps=timesteps, seed=seed, n_envs=n_envs,
+                      checkpoint_every=checkpoint_every or None)
+    command = "exposure-ctrl " + " ".join(sys.argv[1:]) if sys.argv else None
+    res = train(cfg, out, scenario=sc, tensorboard=tb_dir, progress_bar=not no_progress, command=command)
+    last = res.curve[-1] if res.curve else {}
+    click.echo(f"trained {res.timesteps:,} decisions in {res.wall_s / 60:.1f} min -> {res.out_dir}")
+    if last:
+        click.echo(f"last training sessions: time in window {last['time_in_window_pct']:.1f}%, "
+                   f"highest step {last['highest_step']:.1f}, aborts {last['abort_pct']:.1f}%")
     click.echo(f"evaluate: exposure-ctrl evaluate --scenario {sc.id} --policies band-pi,{res.out_dir},oracle")
 
 

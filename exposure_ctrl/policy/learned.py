@@ -48,7 +48,7 @@ def load_sb3_model(kind: str, path: Path) -> Any:
     except FileNotFoundError:
         raise ConfigError(f"{path}: the model file is missing") from None
     except Exception as e:  # SB3 raises many kinds on a corrupt file
-        raise ConfigError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from None
+        raise ConfigError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from e
 
 
 class LearnedPolicy:

@@ -1,0 +1,123 @@
+"""The learned policy: learnability smoke test, saving and loading, seeds, the shipped policies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exposure_ctrl.errors import PolicyMismatchError
+from exposure_ctrl.policy import load_policy, shipped_policy_dir
+from exposure_ctrl.policy.saved import file_sha256
+from exposure_ctrl.scenario import resolve_scenario
+
+from .conftest import run_closed_loop
+
+SHIPPED = ["spider", "public_speaking", "heights"]
+
+
+def _smoke_config(**kw):
+    from exposure_ctrl.policy.train import TrainConfig
+
+    base = dict(scenario="dial", cohort="trivial", sensor="ideal", timesteps=4096, seed=0, n_envs=8, n_steps=64,
+                batch_size=256, n_epochs=8, learning_rate=1e-3, net_arch=(32, 32), checkpoint_every=None)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def trained_dial(tmp_path_factory, dial) -> Path:
+    from exposure_ctrl.policy.train import train
+
+    out = tmp_path_factory.mktemp("dial-ppo")
+    train(_smoke_config(), out, scenario=dial)
+    return out
+
+
+class RandomLegal:
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, n: int = 1) -> None:
+        pass
+
+    def act(self, obs, mask):
+        a = np.argmax(np.where(mask, self.rng.random(mask.shape), -1.0), axis=1)
+        return a, ["random"] * len(a)
+
+
+def test_ppo_learns_the_trivially_controllable_patient(trained_dial: Path, dial) -> None:
+    """A few thousand decisions suffice to hold the trivial patient in the window."""
+    lp = load_policy(str(trained_dial), dial)
+    learned = run_closed_loop(dial, lp.policy, n=2)
+    rand = run_closed_loop(dial, RandomLegal(), n=2)
+    assert np.all(learned["in_window"] >= 0.7), learned["in_window"]
+    assert learned["in_window"].mean() > rand["in_window"].mean() + 0.2
+
+
+def test_a_saved_policy_records_what_it_fits(trained_dial: Path, dial) -> None:
+    meta = json.loads((trained_dial / "policy.json").read_text())
+    assert meta["kind"] == "maskable-ppo" and meta["scenario"]["id"] == "dial"
+    assert meta["model"]["sha256"] == file_sha256(trained_dial / "model.zip")
+    assert meta["training"]["config"]["seed"] == 0
+    assert {"torch", "stable_baselines3", "sb3_contrib", "exposure_ctrl"} <= set(meta["training"]["versions"])
+    curve = json.loads((trained_dial / "training.json").read_text())["curve"]
+    assert curve and all("time_in_window_pct" in row for row in curve)
+
+
+def test_loaded_policy_acts_with_reasons(trained_dial: Path, dial) -> None:
+    lp = load_policy(str(trained_dial), dial)
+    assert lp.sha256 == file_sha256(trained_dial / "model.zip") and lp.kind == "maskable-ppo"
+    from .conftest import Scripted
+
+    s = Scripted(dial)
+    obs = np.vstack([s.obs((0,), hr_above_bpm=0.0), s.obs((4,), hr_above_bpm=20.0)])
+    mask = np.vstack([s.mask((0,)), s.mask((4,))])
+    a, reasons = lp.policy.act(obs, mask)
+    assert mask[np.arange(2), a].all()
+    assert all(r.startswith("learned policy:") for r in reasons)
+
+
+def test_a_policy_for_the_dial_does_not_fit_the_spider(trained_dial: Path, spider) -> None:
+    with pytest.raises(PolicyMismatchError, match="trained for scenario 'dial', this scenario is 'spider'"):
+        load_policy(str(trained_dial), spider)
+
+
+def test_same_seed_same_policy_other_seed_other_policy(tmp_path: Path, dial) -> None:
+    from exposure_ctrl.policy.train import train
+
+    def weights(seed: int, where: str) -> list[np.ndarray]:
+        train(_smoke_config(timesteps=512, seed=seed), tmp_path / where, scenario=dial)
+        from exposure_ctrl.policy.learned import load_sb3_model
+
+        model = load_sb3_model("maskable-ppo", tmp_path / where / "model.zip")
+        return [p.detach().numpy().copy() for p in model.policy.parameters()]
+
+    a = weights(5, "a")
+    b = weights(5, "b")
+    c = weights(6, "c")
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+# --- shipped policies ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sid", SHIPPED)
+def test_shipped_policy_loads_fits_and_acts(sid: str) -> None:
+    sc = resolve_scenario(sid)
+    d = shipped_policy_dir(sid)
+    assert d is not None, f"no policy shipped for {sid}"
+    lp = load_policy(None, sc)
+    assert lp.directory == d and lp.kind == "maskable-ppo"
+    assert lp.sha256 == file_sha256(d / "model.zip")
+    assert (d / "model.zip").stat().st_size < 1_000_000
+    card = (d / "CARD.md").read_text()
+    for needed in ("exposure-ctrl train", "seed", "cohort", "torch", "time in window"):
+        assert needed in card, needed
+    run = run_closed_loop(sc, lp.policy, cohort="trivial", sensor="ideal", n=2)
+    assert run["steps"].shape[1] == 2 and run["moves"].min() > 0
