@@ -91,6 +91,7 @@ SENSOR_LABELS = {
     "replay": "replay a recording",
 }
 SCAN_S = 4.0
+STOPPED_BY = "the console (stopped)"
 
 
 ScanFn = Callable[[], Awaitable[list[Any]]]
@@ -309,10 +310,14 @@ class ConsoleServer:
             ev.set()
         hosted = self._hosted
         if hosted is not None and hosted.task is not None and not hosted.task.done():
-            from exposure_ctrl.store import Outcome
+            from exposure_ctrl.session.commands import CommandKind, TherapistCommand
 
-            if hosted.runner is not None:
-                hosted.runner.request_end(Outcome.THERAPIST_ENDED, "the console was stopped")
+            runner = hosted.runner
+            if runner is not None:
+                # As if the therapist pressed End twice: exposure → recovery → ended, recorded
+                # with who asked (the second End is ignored if the first one already ended it).
+                for _ in range(2):
+                    runner.commands.put_nowait(TherapistCommand(CommandKind.END, who=STOPPED_BY))
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(hosted.task), 10.0)
             if not hosted.task.done():

@@ -1,5 +1,5 @@
 /* Live view: renders the state pushed by /api/events and sends therapist commands.
-   Every value is written with textContent (never innerHTML). */
+   Every value is written with textContent, never parsed as HTML. */
 "use strict";
 
 (function () {
