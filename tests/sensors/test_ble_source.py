@@ -168,7 +168,7 @@ def test_out_of_range_goes_stale_then_reconnects_with_backoff(air: VirtualAir, a
             await strap.wait_subscribed()
             await strap.send(70, [850.0], True)
             await _until(it, lambda e: isinstance(e, HeartSample))
-            silence = asyncio.create_task(strap.go_silent(60.0))
+            silence = asyncio.create_task(strap.go_silent(120.0))
             try:
                 seen = await _until(it, lambda e: isinstance(e, SourceStatus) and e.state is SourceState.CONNECTED)
             finally:
@@ -181,7 +181,7 @@ def test_out_of_range_goes_stale_then_reconnects_with_backoff(air: VirtualAir, a
             await strap.send(71, [845.0], True)
             after = await _until(it, lambda e: isinstance(e, HeartSample))
             gap = next(e for e in after if isinstance(e, Gap))
-            assert gap.reason == "disconnected" and gap.duration_s >= 60.0 * 0.9
+            assert gap.reason == "disconnected" and gap.duration_s >= 120.0
 
     arun(main)
 
