@@ -414,8 +414,8 @@ class HeadsetEmulator:
 
     async def _serve(self) -> EmulatorStatus:
         """Run one connection until it is lost (returns LOST) or ends (a final status)."""
-        tick = max(0.002, min(0.01, self.heartbeat_s / 10))
         while True:
+            tick = max(0.002, min(0.01, self.heartbeat_s / 10))  # heartbeat_s may change on welcome
             sock = self._sock
             assert sock is not None
             t = self._transition
