@@ -76,7 +76,8 @@ _PROPERTY_NAMES = {
 
 
 _orphans: set[asyncio.Future[Any]] = set()
-"""Radio operations that outlived a cancelled caller; they finish by themselves (milliseconds)."""
+"""Background radio work nobody awaits (operations that outlived a cancelled caller, releasing a
+central after an unsolicited disconnect); referenced here until done, each takes milliseconds."""
 
 
 def _keep(fut: asyncio.Future[Any]) -> None:
@@ -456,9 +457,7 @@ class BumbleClient(BaseBleakClient):
                 self._disconnected_callback()
 
     def _schedule_release(self) -> None:
-        task = asyncio.ensure_future(self._release())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        _keep(asyncio.ensure_future(self._release()))
 
     async def disconnect(self) -> None:
         self._closing = True
@@ -567,9 +566,6 @@ class BumbleClient(BaseBleakClient):
         sub = self._subscribers.pop(characteristic.handle, None)
         if sub is not None:
             await self._guard(proxy.unsubscribe(sub))
-
-
-_background: set[asyncio.Future[Any]] = set()
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:
