@@ -111,9 +111,8 @@ class SimulatedStrapSource(BaseHeartRateSource):
             samples = iter(frames_to_samples(f, 0, source=self.name, t_offset=t0))  # the present slots
             for s in range(f.n_slots):
                 t = t0 + float(f.t_s[s, 0])
-                wait = t - clock.now()
-                if wait > 0:
-                    await clock.sleep(wait)
+                while clock.now() < t:  # a real sleep may wake a hair early: never run ahead
+                    await clock.sleep(t - clock.now())
                 down = bool(f.disconnected[s, 0]) or float(f.t_s[s, 0]) <= self._quiet_until_s
                 if down and not link_down:
                     link_down = True
