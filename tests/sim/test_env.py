@@ -48,7 +48,10 @@ def _episode(env, seed, policy_seed, max_steps=None):
     return out
 
 
-@pytest.mark.parametrize("scenario", ["spider", "public_speaking", "heights"])
+MINIMAL = str(Path(__file__).parents[1] / "scenario" / "minimal.yaml")
+
+
+@pytest.mark.parametrize("scenario", ["spider", "public_speaking", "heights", MINIMAL])
 def test_gymnasium_check_env_passes_without_warnings(scenario):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
