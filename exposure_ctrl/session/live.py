@@ -34,7 +34,7 @@ DEFAULT_SCENARIO = "spider"
 DEFAULT_SPEED = 60.0
 """Clock speed of a simulated session when none is given: a 20-minute session in 20 s."""
 
-SIMULATED_SENSORS = ("sim", "replay")
+SIMULATED_SENSORS = ("sim", "replay", "virtual-ble")
 
 
 @dataclasses.dataclass
@@ -82,7 +82,7 @@ def _sensor_kind(sensor: str) -> str:
 def make_clock(opts: RunOptions) -> Clock:
     kind = _sensor_kind(opts.sensor)
     if kind in SIMULATED_SENSORS:
-        return ScaledClock(opts.speed if opts.speed is not None else (DEFAULT_SPEED if kind == "sim" else 1.0))
+        return ScaledClock(opts.speed if opts.speed is not None else (1.0 if kind == "replay" else DEFAULT_SPEED))
     if opts.speed is not None and opts.speed != 1.0:
         raise ConfigError(
             f"--speed only works with a simulated or replayed heart rate (--sensor sim or "
@@ -98,6 +98,46 @@ def _scenario_for_run(sc: Scenario, opts: RunOptions) -> Scenario:
     out = sc.model_copy(update={"timing": timing})
     out._source, out._sha256 = sc._source, sc._sha256
     return out
+
+
+class PatientStream:
+    """A simulated patient's heartbeat for the virtual BLE strap (``--sensor virtual-ble``).
+
+    The same patient model as ``--sensor sim``, but its notifications travel through bumble and
+    the real bleak API: a full rehearsal of the BLE path without a radio. The patient perceives
+    the scene the headset acknowledged (:meth:`perceive`).
+    """
+
+    def __init__(self, sc: Scenario, *, seed: int | None, cohort: str | None, on_abort: Callable[[], None] | None) -> None:
+        import numpy as np
+
+        from exposure_ctrl.sim.cohorts import cohort_for, sample_patients
+        from exposure_ctrl.sim.simulator import Simulator
+
+        rng = np.random.default_rng(seed)
+        params = sample_patients(sc, cohort_for(sc, cohort), [int(rng.integers(0, 2**31))], split="train")
+        self.sc = sc
+        self.positions = np.asarray(sc.positions(sc.safe_state), dtype=np.int64)
+        self.sim = Simulator(sc, params, rng=rng, sensor="ideal", positions=self.positions, period_s=1.0)
+        self.on_abort = on_abort
+        self.aborted = False
+
+    def perceive(self, state: Any) -> None:
+        import numpy as np
+
+        self.positions = np.asarray(self.sc.positions(state), dtype=np.int64)
+
+    def __iter__(self) -> Any:
+        from exposure_ctrl.sim.sensors import frames_to_samples
+
+        while True:
+            step = self.sim.step(self.positions[None, :])
+            for sample in frames_to_samples(step.frames, 0):
+                yield sample.bpm, sample.rr_ms, sample.contact
+            if step.trace.aborted_now[0] and not self.aborted:
+                self.aborted = True
+                if self.on_abort is not None:
+                    self.on_abort()
 
 
 class LiveSession:
@@ -187,9 +227,14 @@ class LiveSession:
                 emulator = HeadsetEmulator(endpoint.address, parameters=list(sc.parameter_ids), client="reference-emulator")
                 self.emulator = await stack.enter_async_context(emulator)
                 source_options["on_abort"] = self._patient_removes_headset
+            perceive = None
+            if _sensor_kind(opts.sensor) == "virtual-ble":
+                stream = PatientStream(sc, seed=opts.seed, cohort=opts.cohort, on_abort=source_options.get("on_abort"))
+                source_options = {"stream": stream, "seed": opts.seed}
+                perceive = stream.perceive
             source = open_source(opts.sensor, clock=self.clock, **source_options)
             self.source = await stack.enter_async_context(source)
-            perceive = getattr(self.source, "perceive", None)
+            perceive = perceive or getattr(self.source, "perceive", None)
             self.runner = SessionRunner(
                 scenario=sc,
                 clock=self.clock,

@@ -37,6 +37,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -210,6 +211,12 @@ class SessionRunner:
         self._lock = asyncio.Lock()
         self._done = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._t_seen = -math.inf  # latest time given to the tracker (see _monotone)
+        self._sample_arrival: float | None = None
+        self._lag_warned = False
+        self.sample_to_scene_s: collections.deque[float] = collections.deque(maxlen=100_000)
+        """Real seconds from the arrival of the sample that triggered a decision to its scene
+        command being on the wire (for the benchmark and the health display)."""
 
     # --- running -------------------------------------------------------------------------------
 
@@ -321,6 +328,14 @@ class SessionRunner:
     # --- heart rate ----------------------------------------------------------------------------
 
     async def _on_sample(self, s: HeartSample) -> None:
+        self._sample_arrival = time.perf_counter()
+        lag = self.clock.now() - s.t
+        if lag > self.sc.safety.stale_after_s / 2 and self.clock.speed > 1 and not self._lag_warned:
+            self._lag_warned = True
+            self._message(
+                f"samples arrive {lag:.1f} s late: this machine cannot keep up with clock speed "
+                f"{self.clock.speed:g}; use a lower --speed (the shield treats late data as stale)"
+            )
         flags = self.tracker.add(s)
         rec = s.with_flags(flags) if flags else s
         self.writer.sample(rec)
@@ -331,6 +346,7 @@ class SessionRunner:
         if s.t >= self.next_decision_t:
             async with self._lock:
                 await self._step(s.t)
+        self._sample_arrival = None
 
     def _on_status(self, st: SourceStatus) -> None:
         self.writer.sensor_event(st.t, st.state.value, {"detail": st.detail})
@@ -341,7 +357,7 @@ class SessionRunner:
     # --- headset -------------------------------------------------------------------------------
 
     async def _on_headset(self, ev: Any) -> None:
-        t = self.clock.now()
+        t = self._monotone(self.clock.now())
         snap = self.snapshot
         if isinstance(ev, bev.HeadsetConnected):
             self.writer.headset_event(t, "connected", {"client": ev.client})
@@ -398,7 +414,7 @@ class SessionRunner:
     # --- therapist -----------------------------------------------------------------------------
 
     async def _on_command(self, cmd: TherapistCommand) -> None:
-        t = self.clock.now()
+        t = self._monotone(self.clock.now())
         kind = cmd.kind
         result = "done"
         if kind is CommandKind.SUDS:
@@ -483,6 +499,7 @@ class SessionRunner:
 
     async def _step(self, t: float) -> None:
         """Called with the lock held when a decision is due."""
+        t = self._monotone(t)
         if t < self.next_decision_t or self.phase is Phase.ENDED:
             return
         period = self.sc.timing.decision_period_s
@@ -680,6 +697,8 @@ class SessionRunner:
         self.positions = np.asarray(positions, dtype=np.int64).copy()
         state = self.sc.state_at(self.positions)
         seq = await self.endpoint.send_scene(state, self._transition_real_s())
+        if self._sample_arrival is not None and seq is not None:
+            self.sample_to_scene_s.append(time.perf_counter() - self._sample_arrival)
         scene = self.writer.scene_change(
             t, state, trigger=trigger, who=who, reason=reason,
             sent_t=t if seq is not None else None, wire_seq=seq,
@@ -700,6 +719,14 @@ class SessionRunner:
         if not math.isfinite(speed):
             return 0.0
         return self.settings.transition_s / max(speed, 1e-9)
+
+    def _monotone(self, t: float) -> float:
+        """Commands and headset events are stamped with the clock, decisions with the sample
+        that triggered them, which can be a little older: the tracker's response model must
+        never see its time go back (it raises), so a decision never takes a time before one
+        already used."""
+        self._t_seen = max(self._t_seen, t)
+        return self._t_seen
 
     # --- ending --------------------------------------------------------------------------------
 

@@ -286,7 +286,7 @@ async def run_with_view(live: Any, view: str = "auto") -> Any:
                 new = snap.n_messages - seen
                 if new > 0:
                     for m in list(snap.messages)[-min(new, len(snap.messages)) :]:
-                        console.print(f"[{snap.phase:>8} {snap.t - snap.phase_started_t:5.0f} s] {m}", highlight=False, markup=False)
+                        console.print(f"[{snap.phase:>8} {max(0.0, snap.t - snap.phase_started_t):5.0f} s] {m}", highlight=False, markup=False)
                     seen = snap.n_messages
                 if stop.is_set():
                     break

@@ -287,3 +287,15 @@ def test_sigkill_of_the_controller_loses_at_most_a_second_and_the_headset_goes_s
     # is 30 session seconds, so everything older than that is there.
     assert last >= exposure_t + 45 - 30
     assert rec.scene_changes and rec.scene_changes[0].trigger == "system"
+
+
+def test_virtual_ble_strap_carries_a_simulated_patient_through_bleak(tmp_path):
+    # The whole BLE path without a radio: bumble peripheral → bleak → BLE source → session.
+    o = opts(tmp_path, sensor="virtual-ble", speed=20.0, duration_s=120.0, report=False)
+    live = LiveSession(o)
+    result = asyncio.run(live.run())
+    assert result.outcome.value == "completed"
+    rec = load(o.store, result.session_id)
+    assert len(rec.samples) > 200
+    assert all(s.source == "virtual-ble" for s in rec.samples), rec.samples[0].source
+    assert rec.baseline is not None and 40 < rec.baseline.bpm < 110
