@@ -58,7 +58,7 @@ class SessionOptions:
 
     def __post_init__(self) -> None:
         if self.split not in ("train", "eval", "calibration"):
-            raise ConfigError(f"split must be 'train' or 'eval', found {self.split!r}")
+            raise ConfigError(f"split must be 'train', 'eval' or 'calibration'; found {self.split!r}")
         if self.course_sessions < 1:
             raise ConfigError(f"course_sessions must be at least 1, found {self.course_sessions}")
         if self.suds_every_s is not None and not self.suds_every_s > 0:
@@ -221,9 +221,7 @@ class SessionBatch:
         else:
             if self.sim is None or self.tracker is None:
                 raise RuntimeError("start every row before starting some of them")
-            self.sim.params = put_rows(self.sim.params, rows, sim.params)
-            self.sim.patient = put_rows(self.sim.patient, rows, sim.patient)
-            self.sim.sensor_state = put_rows(self.sim.sensor_state, rows, sim.sensor_state)
+            self.sim.put_rows(rows, sim)
             self.tracker.put_rows(rows, tr)
         self._tracker_obs[rows] = tobs
         self.positions[rows] = start

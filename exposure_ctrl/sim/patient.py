@@ -37,8 +37,10 @@ with fear) plus beat-to-beat jitter and rare ectopic beats, so RR intervals and 
 heart rate agree only loosely).
 
 Functions follow Gymnasium's functional style: :func:`initial`, :func:`transition` (one decision
-period), :func:`observe_suds`; ground truth (:func:`true_action_effects`, fear) is for evaluation
-only and never enters an observation. All randomness enters as explicit noise arrays, so the
+period), :func:`terminal`; the observation functions are the sensor models
+(:func:`exposure_ctrl.sim.sensors.sensor_step`) and :func:`observe_suds`, the reward is
+:func:`exposure_ctrl.sim.reward.reward_terms`. Ground truth (:func:`true_action_effects`, fear)
+is for evaluation only and never enters an observation. All randomness enters as explicit noise arrays, so the
 functions are pure: N patients in a batch give exactly what N single runs give.
 """
 
@@ -68,6 +70,7 @@ __all__ = [
     "true_action_effects",
     "true_arousal_bpm",
     "fear_of",
+    "terminal",
     "next_session",
 ]
 
@@ -290,6 +293,11 @@ def initial(
         resp_phase=np.asarray(u, dtype=float).copy(),
         hr_bpm=hr,
     )
+
+
+def terminal(state: PatientState) -> np.ndarray:
+    """True where the patient has aborted (removed the headset): that session is over."""
+    return state.aborted.copy()
 
 
 def next_session(params: PatientParams, habituation: np.ndarray) -> np.ndarray:

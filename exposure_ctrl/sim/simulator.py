@@ -2,8 +2,8 @@
 
 A thin stateful shell around the pure functions of :mod:`~exposure_ctrl.sim.patient` and
 :mod:`~exposure_ctrl.sim.sensors`: it keeps the states, draws each period's noise from the one
-generator it was given, and lets some patients be replaced (a vector environment's autoreset)
-while the others keep going.
+generator it was given, and lets some patients be replaced (:meth:`Simulator.put_rows`, a vector
+environment's autoreset) while the others keep going.
 
 >>> import numpy as np
 >>> from exposure_ctrl.scenario import resolve_scenario
@@ -100,19 +100,18 @@ class Simulator:
         state = pt.initial(params, pos, z, u, habituation)
         return state, sn.sensor_initial(n, state.hr_bpm)
 
-    def reset_rows(
-        self,
-        rows: np.ndarray,
-        params: pt.PatientParams,
-        positions: np.ndarray | None = None,
-        habituation: np.ndarray | None = None,
-    ) -> None:
-        """Replace the patients in ``rows`` by new ones (``params`` has one row per entry)."""
+    def put_rows(self, rows: np.ndarray, src: "Simulator") -> None:
+        """Replace the patients in ``rows`` by the patients of ``src`` (one per row, same
+        scenario and sensor), states included: a vector environment's restart of some sessions
+        after their baseline phase ran on ``src``."""
         rows = np.asarray(rows, dtype=np.int64)
-        self.params = put_rows(self.params, rows, params)
-        state, sensor = self._initial(params, positions, habituation, self.noise.rng)
-        self.patient = put_rows(self.patient, rows, state)
-        self.sensor_state = put_rows(self.sensor_state, rows, sensor)
+        if src.n != len(rows):
+            raise ValueError(f"src holds {src.n} patients for {len(rows)} rows")
+        if src.scenario is not self.scenario and src.scenario != self.scenario:
+            raise ValueError("put_rows needs simulators of the same scenario")
+        self.params = put_rows(self.params, rows, src.params)
+        self.patient = put_rows(self.patient, rows, src.patient)
+        self.sensor_state = put_rows(self.sensor_state, rows, src.sensor_state)
 
     def set_rng(self, rng: np.random.Generator) -> None:
         """Draw from ``rng`` from now on (an environment re-seeded by ``reset(seed=...)``)."""

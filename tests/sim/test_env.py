@@ -313,3 +313,24 @@ def test_registration_is_lazy_and_works_in_either_import_order():
         "register_envs(); register_envs(); print('exposure_ctrl/Exposure-v0' in gym.registry)"
     )
     assert out.split() == ["True"]
+
+
+def test_vector_env_restarts_only_the_masked_sessions():
+    vec = ExposureVectorEnv(4, "spider", "spider-moderate", truth_in_info=True)
+    vec.reset(seed=3)
+    for _ in range(10):
+        vec.step(np.zeros(4, dtype=np.int64))
+    b = vec._batch
+    before_idx = b.patient_index.copy()
+    before_fear = vec.truth()["fear"].copy()
+    before_t = b.sim.patient.t_s.copy()
+    mask = np.array([False, True, False, True])
+    obs, info = vec.reset(options={"reset_mask": mask, "patient_index": [0, 7, 0, 9]})
+    assert list(b.patient_index) == [before_idx[0], 7, before_idx[2], 9]
+    np.testing.assert_array_equal(b.exposure_s, [50.0, 0.0, 50.0, 0.0])
+    np.testing.assert_array_equal(b.sim.patient.t_s[~mask], before_t[~mask])
+    np.testing.assert_array_equal(vec.truth()["fear"][~mask], before_fear[~mask])
+    assert np.all(b.sim.patient.t_s[mask] == b.sc.timing.baseline_s)
+    assert obs in vec.observation_space
+    # a restarted row is the patient it claims to be
+    np.testing.assert_array_equal(b.sim.params.hr_rest_bpm[mask], sample_patients(b.sc, "spider-moderate", [7, 9]).hr_rest_bpm)
