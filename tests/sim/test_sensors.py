@@ -124,3 +124,40 @@ def test_samples_are_real_heart_samples_the_features_accept(spider):
 def test_unknown_sensor_names_suggest_the_closest():
     with pytest.raises(ConfigError, match="did you mean 'strap'"):
         get_sensor("strapp")
+
+
+def test_batched_simulator_equals_single_simulators_given_the_same_noise(spider):
+    """Patients and straps: N in one batch give what N single simulators give with the same
+    random numbers (the noise is sliced per patient)."""
+    from exposure_ctrl.sim.arrays import take_rows
+    from exposure_ctrl.sim.noise import split_noise
+
+    n = 5
+    params = sample_patients(spider, "spider-moderate", range(n))
+    flaky = StrapConfig(name="t", contact_loss=Outage(3.0, (2.0, 4.0)), dropout=Outage(3.0, (1.0, 3.0)), disconnect=Outage(1.0, (5.0, 9.0)))
+    big = Simulator(spider, params, rng=np.random.default_rng(0), sensor=flaky)
+    lay = big.layout
+    rng = np.random.default_rng(1)
+    draws = [(rng.random((lay.n_uniform, n)), rng.standard_normal((lay.n_normal, n))) for _ in range(60)]
+    sched = spider.hierarchy_positions[rng.integers(0, len(spider.hierarchy), size=(60, n))]
+
+    def run(sim, rows):
+        it = iter(draws)
+        sim.noise.draw = lambda: (lambda u, z: split_noise(lay, u[:, rows], z[:, rows]))(*next(it))
+        return [sim.step(sched[t][rows]) for t in range(60)]
+
+    singles = []
+    for i in range(n):
+        s = Simulator(spider, take_rows(params, [i]), rng=np.random.default_rng(0), sensor=flaky)
+        s.patient = take_rows(big.patient, [i])
+        s.sensor_state = take_rows(big.sensor_state, [i])
+        singles.append(run(s, np.array([i])))
+    batch = run(big, np.arange(n))
+    for i in range(n):
+        for b, s in zip(batch, singles[i]):
+            fb, fs = b.frames, s.frames
+            np.testing.assert_array_equal(fb.present[:, i], fs.present[:, 0])
+            np.testing.assert_array_equal(fb.contact[:, i], fs.contact[:, 0])
+            np.testing.assert_allclose(fb.bpm[:, i], fs.bpm[:, 0])
+            np.testing.assert_allclose(fb.rr_ms[:, i], fs.rr_ms[:, 0], equal_nan=True)
+            np.testing.assert_allclose(b.trace.fear[:, i], s.trace.fear[:, 0], rtol=1e-12, atol=1e-15)
