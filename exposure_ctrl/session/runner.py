@@ -62,6 +62,7 @@ from exposure_ctrl.safety import (
 from exposure_ctrl.scenario.model import Scenario
 from exposure_ctrl.sensors.sample import HeartSample
 from exposure_ctrl.sensors.source import DeviceInfo, Gap, SourceState, SourceStatus
+from exposure_ctrl.sim.batch import safety_inputs
 from exposure_ctrl.sim.observation import ObservationLayout
 from exposure_ctrl.session.commands import CommandKind, TherapistCommand
 from exposure_ctrl.store.records import GapKind, Mode, Outcome, Phase, Response, SudsSource, Trigger
@@ -589,18 +590,16 @@ class SessionRunner:
         return "executed" if r is Reason.NONE else f"shield: {r.text}"
 
     def _safety_inputs(self, t: float, panic: bool = False, removed: bool = False) -> SafetyInputs:
-        raw = self.tracker.features.observe(t)[0]
-        hr_abs = self.sc.targets.hard_max_bpm - raw[Feature.HARD_MAX_MARGIN_BPM]
+        """The shield's inputs, built by the very function the gym uses (no train/serve skew),
+        plus what only a live session has: the headset link, panic and removal."""
+        raw = self.tracker.features.observe(t)
+        base = safety_inputs(raw, self.tracker.features.hr, self.positions[None, :], np.array([t - self.last_change_t]))
         lost = 0.0 if self.headset_lost_since is None else max(t - self.headset_lost_since, 1e-3)
-        return SafetyInputs.single(
-            hr_bpm=float(hr_abs) if raw[Feature.STALE] < 0.5 else float("nan"),
-            hr_above_baseline_bpm=float(raw[Feature.HR_ABOVE_BPM]) if raw[Feature.STALE] < 0.5 else float("nan"),
-            blind_s=float(raw[Feature.SINCE_CLEAN_S]),
-            positions=self.positions,
-            since_change_s=t - self.last_change_t,
-            headset_lost_s=lost,
-            panic=panic,
-            removed=removed,
+        return dataclasses.replace(
+            base,
+            headset_lost_s=np.array([lost]),
+            panic=np.array([panic]),
+            removed=np.array([removed]),
         )
 
     async def _decide_and_execute(
