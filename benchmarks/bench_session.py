@@ -68,9 +68,7 @@ async def latency(tmp: Path, minutes: float) -> None:
     )
     live = LiveSession(opts)
     # A scenario copy whose minimum dwell is one decision period, so every decision can change.
-    timing = live.scenario.timing.model_copy(update={"min_dwell_s": live.scenario.timing.decision_period_s})
-    sc = live.scenario.model_copy(update={"timing": timing})
-    sc._source, sc._sha256 = live.scenario._source, live.scenario._sha256
+    sc = live.scenario.with_timing(min_dwell_s=live.scenario.timing.decision_period_s)
     live.scenario = sc
     live.loaded_policy = dataclasses.replace(live.loaded_policy, policy=Alternate(sc), id="alternate")
     await live.run()
@@ -88,29 +86,45 @@ async def long_session(tmp: Path, minutes: float, speed: float, label: str, prob
     )
     # Let exposure run the whole time: the scenario's maximum exposure is raised for the run.
     live = LiveSession(opts)
-    timing = live.scenario.timing.model_copy(update={"exposure_max_s": minutes * 60 + 60})
-    sc = live.scenario.model_copy(update={"timing": timing})
-    sc._source, sc._sha256 = live.scenario._source, live.scenario._sha256
-    live.scenario = sc
+    live.scenario = live.scenario.with_timing(exposure_max_s=minutes * 60 + 60)
     probes: list[tuple[float, float]] = []
 
+    resumes = 0
+
     async def probe(session):
+        from exposure_ctrl.session.commands import CommandKind, TherapistCommand
+
         async def loop():
             while True:
                 probes.append((session.clock.now(), rss_mb()))
                 await session.clock.sleep(probe_every_s or 600.0)
 
-        asyncio.get_running_loop().create_task(loop())
+        async def therapist():
+            # A therapist who resumes after every safe stop, so the session runs its full length.
+            nonlocal resumes
+            while True:
+                await asyncio.sleep(0.05)
+                if session.runner.snapshot.latched or session.runner.paused:
+                    resumes += 1
+                    await session.runner.commands.put(TherapistCommand(CommandKind.RESUME, who="benchmark"))
+                    await asyncio.sleep(0.2)
+
+        loop_ = asyncio.get_running_loop()
+        tasks.extend([loop_.create_task(loop()), loop_.create_task(therapist())])
+
+    tasks: list[asyncio.Task] = []
 
     t0 = time.perf_counter()
     result = await live.run(on_start=probe)
     wall = time.perf_counter() - t0
+    for task in tasks:
+        task.cancel()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sim_s = result.exposure_s + 180
     print(
         f"{label}: {sim_s / 60:.0f} simulated minutes in {wall:.1f} s wall ({sim_s / wall:.0f}x real time), "
-        f"{result.n_samples} samples, {result.n_scene_changes} scene changes, outcome {result.outcome.value}; "
-        f"peak RSS {peak:.0f} MB"
+        f"{result.n_samples} samples, {result.n_scene_changes} scene changes, {resumes} safe stops resumed, "
+        f"outcome {result.outcome.value}; peak RSS {peak:.0f} MB"
     )
     if probe_every_s:
         t_first = probes[0][0]

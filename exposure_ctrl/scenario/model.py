@@ -430,6 +430,19 @@ class Scenario(_Strict):
         """SHA-256 of the file's bytes, if loaded from a file (recorded with every session)."""
         return self._sha256
 
+    def with_timing(self, **updates: float) -> "Scenario":
+        """A copy with some ``timing`` fields replaced (e.g. a shorter baseline for a rehearsal),
+        keeping the file's identity (source and hash); sessions record the override in their
+        settings."""
+        unknown = [k for k in updates if k not in Timing.model_fields]
+        if unknown:
+            raise ValueError(
+                f"unknown timing field {unknown[0]!r}" + did_you_mean(unknown[0], list(Timing.model_fields))
+            )
+        out = self.model_copy(update={"timing": self.timing.model_copy(update=updates)})
+        out._source, out._sha256 = self._source, self._sha256
+        return out
+
     # --- parameters ----------------------------------------------------------------------
 
     @cached_property

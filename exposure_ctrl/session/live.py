@@ -94,10 +94,7 @@ def make_clock(opts: RunOptions) -> Clock:
 def _scenario_for_run(sc: Scenario, opts: RunOptions) -> Scenario:
     if opts.baseline_s is None:
         return sc
-    timing = sc.timing.model_copy(update={"baseline_s": float(opts.baseline_s)})
-    out = sc.model_copy(update={"timing": timing})
-    out._source, out._sha256 = sc._source, sc._sha256
-    return out
+    return sc.with_timing(baseline_s=float(opts.baseline_s))
 
 
 class PatientStream:

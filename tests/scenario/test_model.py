@@ -113,3 +113,12 @@ def test_model_validation_without_the_loader_still_checks_consistency():
     data["start"] = dict(data["start"], size="lrage")
     with pytest.raises(ValidationError, match=r"start.size: 'lrage' is not a value .*did you mean 'large'"):
         Scenario.model_validate(data)
+
+
+def test_with_timing_keeps_the_file_identity_and_checks_names():
+    sc = SCENARIOS["spider"]
+    short = sc.with_timing(baseline_s=30.0)
+    assert short.timing.baseline_s == 30.0 and sc.timing.baseline_s == 180.0
+    assert short.sha256 == sc.sha256 and short.source == sc.source
+    with pytest.raises(ValueError, match=r"unknown timing field 'baseline' \(did you mean 'baseline_s'\?\)"):
+        sc.with_timing(baseline=30.0)
