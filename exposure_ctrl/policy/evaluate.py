@@ -204,14 +204,16 @@ def run_policy(
     course_sessions: int,
     sensor: str = "strap",
     on_step: Callable[[int, int], None] | None = None,
+    split: str = "eval",
 ) -> dict[str, np.ndarray]:
-    """Run one policy over the course of ``patients`` held-out patients; per-patient metrics."""
+    """Run one policy over the course of ``patients`` held-out patients (``split="train"``:
+    training patients, for tuning); per-patient metrics."""
     from exposure_ctrl.sim.batch import SessionBatch, SessionOptions
     from exposure_ctrl.sim.cohorts import get_cohort
 
     n = int(patients)
     opts = SessionOptions(
-        cohort=get_cohort(cohort), split="eval", sensor=sensor, recovery=False, course_sessions=int(course_sessions)
+        cohort=get_cohort(cohort), split=split, sensor=sensor, recovery=False, course_sessions=int(course_sessions)
     )
     b = SessionBatch(sc, n, opts, np.random.default_rng(seed))
     pol = loaded.policy
@@ -295,6 +297,8 @@ def evaluate(
     course_sessions: int = 4,
     sensor: str = "strap",
     on_progress: Callable[[str, int, int], None] | None = None,
+    split: str = "eval",
+    settings: dict[str, dict[str, Any]] | None = None,
 ) -> Evaluation:
     """Evaluate ``policies`` (names, directories or loaded policies) on the same patients."""
     from exposure_ctrl.sim.cohorts import cohort_for
@@ -302,7 +306,9 @@ def evaluate(
     spec = cohort_for(scenario, cohort)
     results: list[PolicyResult] = []
     for ref in policies:
-        loaded = ref if isinstance(ref, LoadedPolicy) else load_policy(ref, scenario, live=False)
+        loaded = (
+            ref if isinstance(ref, LoadedPolicy) else load_policy(ref, scenario, live=False, **(settings or {}).get(str(ref), {}))
+        )
         t0 = time.monotonic()
         cb = None
         if on_progress is not None:
@@ -311,7 +317,7 @@ def evaluate(
             def cb(i: int, total: int, _name: str = name) -> None:
                 on_progress(_name, i, total)
 
-        per = run_policy(scenario, loaded, spec, patients, seed, course_sessions, sensor, cb)
+        per = run_policy(scenario, loaded, spec, patients, seed, course_sessions, sensor, cb, split=split)
         wall = time.monotonic() - t0
         log.info("evaluated %s in %.1f s", loaded.id, wall)
         results.append(
@@ -329,7 +335,7 @@ def evaluate(
         scenario=scenario.id,
         scenario_sha256=scenario.sha256,
         cohort=spec.name,
-        split="eval",
+        split=split,
         patients=int(patients),
         seed=int(seed),
         course_sessions=int(course_sessions),
@@ -400,7 +406,7 @@ def _cell(v: tuple[float, float, float], digits: int) -> str:
 def render_markdown(ev: Evaluation) -> str:
     """The evaluation table (and the goal check) as Markdown."""
     lines = [
-        f"### Evaluation: scenario `{ev.scenario}`, cohort `{ev.cohort}` (held-out split)",
+        f"### Evaluation: scenario `{ev.scenario}`, cohort `{ev.cohort}` ({'held-out' if ev.split == 'eval' else ev.split} split)",
         "",
         f"{ev.patients} held-out patients, seed {ev.seed}, sensor `{ev.sensor}`; per-session metrics from the "
         f"first session, sessions to the top over a course of {ev.course_sessions} "

@@ -67,6 +67,7 @@ class TrainConfig:
     reward_change: float = 0.05
     reward_blocked: float = 0.1
     reward_abort: float = 50.0
+    shaping: float = 0.0  # potential-based shaping on the distance from the window (training only)
     exposure_max_s: float | None = None  # shorten the sessions (smoke tests only)
     torch_threads: int = 1
     checkpoint_every: int | None = 500_000
@@ -141,7 +142,7 @@ def make_vec_env(cfg: TrainConfig, scenario: Scenario | None = None) -> Any:
         suds_every_s=cfg.suds_every_s,
         recovery=False,
     )
-    return BatchVecEnv(sc, cfg.n_envs, opts, seed=cfg.seed)
+    return BatchVecEnv(sc, cfg.n_envs, opts, seed=cfg.seed, shaping=cfg.shaping, gamma=cfg.gamma)
 
 
 def train(

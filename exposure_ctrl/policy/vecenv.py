@@ -30,8 +30,15 @@ __all__ = ["BatchVecEnv"]
 class BatchVecEnv(VecEnv):
     """``n_envs`` training sessions in lockstep (see the module docstring)."""
 
-    def __init__(self, scenario: Scenario, n_envs: int, options: SessionOptions, seed: int = 0) -> None:
+    def __init__(
+        self, scenario: Scenario, n_envs: int, options: SessionOptions, seed: int = 0, *, shaping: float = 0.0, gamma: float = 0.99
+    ) -> None:
         self.sc = scenario
+        self.shaping = float(shaping)
+        self.gamma = float(gamma)
+        tg = scenario.targets
+        self._low = float(tg.arousal_window_bpm.low)
+        self._high = float(tg.arousal_window_bpm.high)
         self.render_mode = None
         self.options = options
         self._seed = int(seed)
@@ -45,6 +52,7 @@ class BatchVecEnv(VecEnv):
         self._len = np.zeros(n_envs, dtype=np.int64)
         self._t0 = time.monotonic()
         self._started = False
+        self._phi = np.zeros(n_envs)
         self.completed: list[dict[str, float]] = []  # finished sessions (for progress reports)
 
     @property
@@ -64,7 +72,16 @@ class BatchVecEnv(VecEnv):
         self._ret[:] = 0.0
         self._len[:] = 0
         self._started = True
+        self._phi = self._potential()
         return self.batch.observation()
+
+    def _potential(self) -> np.ndarray:
+        """Shaping potential: minus the true arousal's distance from the window, in window widths."""
+        if self.shaping == 0.0 or self.batch.sim is None:
+            return np.zeros(self.num_envs)
+        a = self.batch.sim.arousal_bpm()
+        d = np.maximum(self._low - a, 0.0) + np.maximum(a - self._high, 0.0)
+        return -self.shaping * d / (self._high - self._low)
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
@@ -74,6 +91,11 @@ class BatchVecEnv(VecEnv):
             self.reset()
         b = self.batch
         obs, reward, terminated, info = b.step(self._actions)
+        if self.shaping != 0.0:
+            # potential-based shaping (Ng et al. 1999): leaves the optimal policy unchanged
+            phi = self._potential()
+            reward = reward + np.where(terminated, 0.0, self.gamma * phi) - self._phi
+            self._phi = phi
         self._ret += reward
         self._len += 1
         infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
@@ -95,6 +117,8 @@ class BatchVecEnv(VecEnv):
                     }
                 )
             b.start(rows)
+            if self.shaping != 0.0:
+                self._phi[rows] = self._potential()[rows]
             self._ret[rows] = 0.0
             self._len[rows] = 0
             obs = b.observation()

@@ -1,0 +1,63 @@
+"""The card of a shipped policy (``policies/<scenario-id>/CARD.md``): what it is, how it was
+trained (command, seed, cohort, software versions, wall time), and how it measured against the
+baselines and the oracle on held-out patients, goal check included. Pure text rendering.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["render_card"]
+
+
+def render_card(meta: dict[str, Any], evaluation_md: str, goal: dict[str, Any] | None, notes: str = "") -> str:
+    """CARD.md text from a policy's ``policy.json`` and its evaluation."""
+    tr = meta.get("training") or {}
+    cfg = tr.get("config") or {}
+    versions = tr.get("versions") or {}
+    sc = meta.get("scenario") or {}
+    status = "unknown"
+    if goal is not None:
+        status = "meets the goal" if goal.get("met") else "does NOT meet the goal (see the checks below)"
+    lines = [
+        f"# Policy card: `{meta.get('id')}` (scenario `{sc.get('id')}`)",
+        "",
+        f"**Status: {status}.** {meta.get('description', '')}",
+        "",
+        "This is the policy `exposure-ctrl run` uses by default for this scenario. It proposes one",
+        "scene change (or hold) every decision period; the safety shield filters every proposal,",
+        "live exactly as in training, and the therapist can always override.",
+        "",
+        "## Model",
+        "",
+        f"- kind: `{meta.get('kind')}` (sb3-contrib MaskablePPO, MLP {tuple(cfg.get('net_arch', ()))}, impossible moves masked)",
+        f"- file: `{(meta.get('model') or {}).get('file')}`, sha256 `{(meta.get('model') or {}).get('sha256')}`",
+        f"- observation: {len((meta.get('observation') or {}).get('names', []))} named columns (arousal features, "
+        "online response-model estimates, parameter positions, elapsed time), scaled as the gym and the session build them",
+        f"- scenario: `{sc.get('id')}` version {sc.get('version')}, {len(sc.get('parameters', []))} parameters, "
+        f"{sc.get('n_actions')} actions, file sha256 `{sc.get('sha256')}`",
+        "",
+        "## Training",
+        "",
+        "```",
+        str(tr.get("command") or f"exposure-ctrl train --scenario {sc.get('id')} --timesteps {cfg.get('timesteps')} --seed {cfg.get('seed')}"),
+        "```",
+        "",
+        f"- seed: {cfg.get('seed')}; decisions: {tr.get('timesteps'):,}" if isinstance(tr.get("timesteps"), int) else f"- seed: {cfg.get('seed')}",
+        f"- cohort: `{tr.get('cohort')}`, split `{tr.get('split')}` (a new training patient every session: domain randomisation); "
+        "evaluation uses the disjoint held-out split",
+        f"- wall time: {tr.get('wall_s')} s on {((tr.get('machine') or {}).get('cpus'))} CPU(s) (machine shared with other work)",
+        "- reward (training only): "
+        + ", ".join(f"{k.removeprefix('reward_')} {cfg[k]:g}" for k in cfg if k.startswith("reward_"))
+        + (f", potential-based shaping {cfg.get('shaping'):g}" if cfg.get("shaping") else ""),
+        "- PPO: " + ", ".join(f"{k} {cfg[k]}" for k in ("n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate", "gamma", "gae_lambda", "ent_coef", "clip_range") if k in cfg),
+        "- software: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        "",
+        "## Evaluation (held-out patients)",
+        "",
+        evaluation_md.strip(),
+        "",
+    ]
+    if notes:
+        lines += ["## Notes", "", notes.strip(), ""]
+    return "\n".join(lines)
