@@ -196,3 +196,59 @@ def test_a_whole_simulated_session_from_the_browser(tmp_path: Path, spider: Scen
             assert errors == []
 
     asyncio.run(scenario())
+
+
+def test_advisory_proposals_and_alarms_in_the_browser(tmp_path: Path, spider: Scenario, browser_env: Any, helpers: Any) -> None:
+    """A fake session in advisory mode with a pending proposal, then with the strap and headset
+    lost: the page shows the proposal with its reason and sends Accept / Reject; the alarms are
+    shown in red at the top; Safe scene is one tap."""
+    env = browser_env
+    from playwright.async_api import async_playwright
+
+    from exposure_ctrl.session.commands import CommandKind
+
+    async def scenario() -> None:
+        async with ConsoleServer(store_path=tmp_path / "s.sqlite", port=0, push_interval_s=0.2) as console, async_playwright() as pw:
+            live = helpers.FakeLive(spider)
+            snap = helpers.in_exposure(live)
+            snap.mode = "advisory"
+            snap.last_policy_action = "size up (tiny → small)"
+            snap.last_policy_reason = "arousal fell by half from its peak: next step"
+            snap.pending_proposal = "size up (tiny → small): arousal fell by half from its peak: next step"
+            console.attach(live)
+            queue = live.runner.commands
+            browser = await pw.chromium.launch(executable_path=env.executable, args=env.args)
+            errors: list[str] = []
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 1000})
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                await page.goto(console.url)
+                await page.wait_for_selector("#proposal:not(.hidden)")
+                assert "arousal fell by half" in await page.inner_text("#proposal-text")
+                assert await page.inner_text("#paused") == "proposing"
+                await page.click("#btn-accept")
+                assert (await asyncio.wait_for(queue.get(), 10)).kind is CommandKind.ACCEPT
+                await page.click("#btn-reject")
+                assert (await asyncio.wait_for(queue.get(), 10)).kind is CommandKind.REJECT
+
+                snap.pending_proposal = ""
+                snap.sensor_status, snap.headset_status = "disconnected", "LOST"
+                snap.since_clean_s = 12.0
+                snap.alarms = ["HEART RATE NOT SEEN for 12 s", "HEADSET LOST for 4 s"]
+                await page.wait_for_selector("#proposal.hidden", state="attached")
+                await page.wait_for_function("() => document.querySelectorAll('#alarms .alarm').length === 2")
+                alarms = await page.locator("#alarms .alarm").all_inner_texts()
+                assert alarms == ["⚠ HEART RATE NOT SEEN for 12 s", "⚠ HEADSET LOST for 4 s"]
+                color = await page.eval_on_selector("#alarms .alarm", "e => getComputedStyle(e).backgroundColor")
+                assert color == "rgb(179, 20, 27)"
+                assert "bad" in (await page.get_attribute("#strap", "class") or "")
+                assert "bad" in (await page.get_attribute("#headset", "class") or "")
+                assert await page.inner_text("#quality") == "strap disconnected"
+                await _shot(page, env.artifacts, "alarms")
+                await page.click("#btn-safe")
+                assert (await asyncio.wait_for(queue.get(), 10)).kind is CommandKind.SAFE
+            finally:
+                await browser.close()
+            assert errors == []
+
+    asyncio.run(scenario())
