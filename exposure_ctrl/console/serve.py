@@ -49,7 +49,8 @@ def console_urls(console: ConsoleServer) -> list[str]:
         raise RuntimeError("the console is not started")
     if not access.every_interface:
         return [access.url("/")]
-    return [access.url("/", host=a) for a in _local_addresses()] + [access.url("/", host="127.0.0.1")]
+    addresses = _local_addresses() or [socket.gethostname()]
+    return [access.url("/", host=a) for a in addresses] + [access.url("/", host="127.0.0.1")]
 
 
 def _announce(console: ConsoleServer, announce: Callable[[str], None]) -> None:

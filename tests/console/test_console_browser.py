@@ -231,6 +231,29 @@ def test_advisory_proposals_and_alarms_in_the_browser(tmp_path: Path, spider: Sc
                 await page.click("#btn-reject")
                 assert (await asyncio.wait_for(queue.get(), 10)).kind is CommandKind.REJECT
 
+                # pause toggles to resume; hold; one parameter one step; a poor baseline to confirm
+                await page.click("#btn-pause")
+                assert (await asyncio.wait_for(queue.get(), 10)).kind is CommandKind.PAUSE
+                snap.paused = True
+                await page.wait_for_function("() => document.getElementById('btn-pause').textContent === 'Resume policy'")
+                assert await page.inner_text("#paused") == "PAUSED"
+                await page.click("#btn-pause")
+                assert (await asyncio.wait_for(queue.get(), 10)).kind is CommandKind.RESUME
+                await page.click("#btn-hold")
+                assert (await asyncio.wait_for(queue.get(), 10)).kind is CommandKind.HOLD
+                await page.click("#params tr[data-param='size'] button[data-cmd='step_up']")
+                cmd = await asyncio.wait_for(queue.get(), 10)
+                assert (cmd.kind, cmd.parameter) == (CommandKind.STEP_UP, "size")
+                assert await page.is_hidden("#btn-confirm")
+                snap.awaiting_baseline_confirmation = True
+                await page.click("#btn-confirm")
+                assert (await asyncio.wait_for(queue.get(), 10)).kind is CommandKind.CONFIRM_BASELINE
+                await page.fill("#suds-input", "101")
+                await page.click("#btn-suds")
+                assert await page.eval_on_selector("#suds-input", "e => e.validity.rangeOverflow")
+                await asyncio.sleep(0.3)
+                assert queue.empty()  # refused in the page, nothing sent
+
                 snap.pending_proposal = ""
                 snap.sensor_status, snap.headset_status = "disconnected", "LOST"
                 snap.since_clean_s = 12.0

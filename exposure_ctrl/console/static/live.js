@@ -134,7 +134,9 @@
     $("paused").classList.toggle("alert", ss.latched || ss.paused);
     const d = s.devices;
     $("strap").className = "v dev " + (d.strap_ok ? "ok" : "bad"); setText("strap", d.strap);
-    $("headset").className = "v dev " + (d.headset_ok ? "ok" : "bad"); setText("headset", d.headset);
+    $("headset").className = "v dev " + (d.headset_ok ? "ok" : "bad");
+    setText("headset", d.headset.replace(/ \(.*\)$/, ""));  // "connected (client)": the client in the tooltip
+    $("headset").title = d.headset;
     // heart
     setText("hr", h.bpm == null ? "—" : h.bpm.toFixed(0));
     setText("hr-above", signed(h.above_bpm, "bpm"));
