@@ -250,12 +250,20 @@ class SessionRunner:
             for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            if self.outcome is None:  # stopped from outside (Ctrl-C, a crash of a loop)
-                t = self.clock.now()
-                self.outcome, self.end_reason = Outcome.SAFETY, "the controller stopped unexpectedly"
+            if self.phase is not Phase.ENDED:
+                # Ended from outside: request_end (recorded as asked), or Ctrl-C / a crash of a
+                # loop (recorded as a safety stop). The headset goes safe either way.
+                t = self._monotone(self.clock.now())
+                if self._end_requested is not None:
+                    self.outcome, self.end_reason = self._end_requested
+                else:
+                    self.outcome, self.end_reason = Outcome.SAFETY, "the controller stopped unexpectedly"
                 with contextlib.suppress(Exception):
                     await self.endpoint.send_safe("controller stopping")
+                with contextlib.suppress(Exception):
+                    self._enter_phase(t, Phase.ENDED, self.end_reason)
                 self.writer.end(t, self.outcome, self.end_reason)
+                self.snapshot.outcome, self.snapshot.end_reason = self.outcome.value, self.end_reason
         exposure = 0.0
         if self.exposure_start_t is not None:
             exposure = self.snapshot.t - self.exposure_start_t

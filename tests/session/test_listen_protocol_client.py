@@ -76,7 +76,7 @@ def test_a_headset_written_from_the_protocol_document_runs_a_session(tmp_path):
         sys.executable, "-m", "exposure_ctrl", "run", "--headset", "listen",
         "--bind", f"tcp://127.0.0.1:{port}", "--store", str(store), "--speed", "60",
         "--baseline-s", "150", "--duration-s", "600", "--seed", "3", "--no-report",
-        "--view", "plain", "--patient", "L-0001",
+        "--view", "plain", "--patient", "L-0001", "--no-console",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
     hs = HandWrittenHeadset(f"tcp://127.0.0.1:{port}", list(sc.parameter_ids))

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.timeout(150)
+
 from exposure_ctrl.safety import Reason
 from exposure_ctrl.session.commands import CommandKind, TherapistCommand
 from exposure_ctrl.session.live import LiveSession, RunOptions
@@ -188,6 +190,8 @@ def test_panic_goes_safe_at_once_and_pauses_until_resume(tmp_path):
     assert len(panic_decisions) == 1
     latched = [d for d in rec.decisions if d.verdict_reason == "latched_safe"]
     assert latched, "decisions while paused after a panic are held by the shield"
+    assert rec.info.outcome == "therapist_ended" and rec.info.end_reason == "test over"
+    assert rec.phases[-1].phase == "ended"
 
 
 def test_a_silent_headset_pauses_the_policy_and_gets_the_full_state_back(tmp_path):
@@ -252,6 +256,7 @@ def test_sigkill_of_the_controller_loses_at_most_a_second_and_the_headset_goes_s
         sys.executable, "-m", "exposure_ctrl", "run", "--headset", "listen",
         "--bind", f"tcp://127.0.0.1:{port}", "--store", str(store), "--speed", "30",
         "--baseline-s", "150", "--seed", "5", "--no-report", "--view", "plain", "--patient", "K-0001",
+        "--no-console",
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
 
