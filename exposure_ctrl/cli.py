@@ -130,7 +130,7 @@ def scenario_list() -> None:
 @cli.command("train")
 @click.option("--scenario", "scenario_ref", default="spider", show_default=True, help="Scenario id or YAML file.")
 @click.option("--cohort", default=None, help="Training cohort (default: the scenario's own; its train split).")
-@click.option("--timesteps", type=click.IntRange(min=1), default=2_000_000, show_default=True,
+@click.option("--timesteps", type=click.IntRange(min=1), default=1_500_000, show_default=True,
               help="Decisions (5-s periods) to train on.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
