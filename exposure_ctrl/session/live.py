@@ -24,7 +24,7 @@ from exposure_ctrl.clock import Clock, MonotonicClock, ScaledClock
 from exposure_ctrl.errors import ConfigError, PatientCodeError
 from exposure_ctrl.scenario import Scenario, resolve_scenario
 from exposure_ctrl.session.runner import SessionResult, SessionRunner, SessionSettings
-from exposure_ctrl.store import Mode, Store, default_store_path, validate_patient_code
+from exposure_ctrl.store import Mode, Outcome, Store, default_store_path, validate_patient_code
 
 __all__ = ["RunOptions", "LiveSession", "run_session", "DEFAULT_SCENARIO", "DEFAULT_SPEED", "check_patient_code"]
 
@@ -214,23 +214,33 @@ class LiveSession:
             insecure=opts.insecure,
         )
         self.endpoint = endpoint
-        source_options: dict[str, Any] = {}
-        if _sensor_kind(opts.sensor) == "sim":
-            source_options = {"scenario": sc, "seed": opts.seed, "cohort": opts.cohort, "sensor": opts.sim_sensor}
+        kind = _sensor_kind(opts.sensor)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(writer.aclose)
-            await stack.enter_async_context(endpoint)
-            if opts.headset == "emulator":
-                emulator = HeadsetEmulator(endpoint.address, parameters=list(sc.parameter_ids), client="reference-emulator")
-                self.emulator = await stack.enter_async_context(emulator)
-                source_options["on_abort"] = self._patient_removes_headset
-            perceive = None
-            if _sensor_kind(opts.sensor) == "virtual-ble":
-                stream = PatientStream(sc, seed=opts.seed, cohort=opts.cohort, on_abort=source_options.get("on_abort"))
-                source_options = {"stream": stream, "seed": opts.seed}
-                perceive = stream.perceive
-            source = open_source(opts.sensor, clock=self.clock, **source_options)
-            self.source = await stack.enter_async_context(source)
+            try:
+                await stack.enter_async_context(endpoint)
+                on_abort = None
+                if opts.headset == "emulator":
+                    emulator = HeadsetEmulator(endpoint.address, parameters=list(sc.parameter_ids), client="reference-emulator")
+                    self.emulator = await stack.enter_async_context(emulator)
+                    on_abort = self._patient_removes_headset  # the simulated patient takes it off
+                perceive = None
+                source_options: dict[str, Any] = {}
+                if kind == "sim":
+                    source_options = {
+                        "scenario": sc, "seed": opts.seed, "cohort": opts.cohort,
+                        "sensor": opts.sim_sensor, "on_abort": on_abort,
+                    }
+                elif kind == "virtual-ble":
+                    stream = PatientStream(sc, seed=opts.seed, cohort=opts.cohort, on_abort=on_abort)
+                    source_options = {"stream": stream, "seed": opts.seed}
+                    perceive = stream.perceive
+                source = open_source(opts.sensor, clock=self.clock, **source_options)
+                self.source = await stack.enter_async_context(source)
+            except BaseException as e:
+                # Nothing ran, but the session exists in the store: record why it ended.
+                writer.end(self.clock.now(), Outcome.SAFETY, f"the session could not start: {e}")
+                raise
             perceive = perceive or getattr(self.source, "perceive", None)
             self.runner = SessionRunner(
                 scenario=sc,

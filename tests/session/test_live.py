@@ -306,3 +306,20 @@ def test_virtual_ble_strap_carries_a_simulated_patient_through_bleak(tmp_path):
     assert len(rec.samples) > 200
     assert all(s.source == "virtual-ble" for s in rec.samples), rec.samples[0].source
     assert rec.baseline is not None and 40 < rec.baseline.bpm < 110
+
+
+def test_a_source_that_cannot_start_gives_one_sentence_and_the_session_is_closed(tmp_path):
+    from click.testing import CliRunner
+
+    from exposure_ctrl.cli import cli
+
+    store = tmp_path / "n.sqlite"
+    r = CliRunner().invoke(
+        cli,
+        ["run", "--sensor", f"replay:{tmp_path / 'missing.hrlog'}", "--store", str(store), "--no-console", "--view", "none"],
+    )
+    assert r.exit_code == 1, r.output
+    assert r.stderr.startswith("error: ") and "missing.hrlog" in r.stderr
+    assert "Traceback" not in r.output + r.stderr
+    rec = load(store, 1)
+    assert rec.info.outcome == "safety" and rec.info.end_reason.startswith("the session could not start")
