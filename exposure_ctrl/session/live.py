@@ -145,6 +145,9 @@ class LiveSession:
         self.scenario = _scenario_for_run(resolve_scenario(opts.scenario), opts)
         self.patient = check_patient_code(opts.patient)
         self.mode = Mode.parse(opts.mode, "mode")
+        from exposure_ctrl.sensors.source import parse_source_spec
+
+        parse_source_spec(opts.sensor)  # an unknown source is refused before anything is recorded
         self.clock = make_clock(opts)
         if opts.headset not in ("emulator", "listen"):
             raise ConfigError(f"--headset is 'emulator' or 'listen', found {opts.headset!r}")
