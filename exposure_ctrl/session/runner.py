@@ -85,6 +85,7 @@ class SessionSettings:
     accept_poor_baseline: bool = False  # start exposure on a poor baseline without asking
     interactive: bool = True  # someone can confirm a poor baseline / resume after a safe stop
     latched_end_after_s: float = 120.0  # a safe stop nobody resumes ends the session (safety)
+    baseline_extensions: int = 1  # a poor baseline is measured again this many times first
     removed_abort_after_s: float = 30.0  # headset off this long: the patient aborted
     recovery_settle_s: float = 30.0  # back near baseline this long ends recovery
     model_record_every_s: float = 30.0
@@ -194,6 +195,8 @@ class SessionRunner:
         self.next_decision_t = math.inf
         self.paused = False
         self.awaiting_baseline = False
+        self.baseline_t0 = 0.0  # start of the current baseline measurement
+        self.baseline_extended = 0
         self.pending: tuple[int, int, str] | None = None  # (decision id, action, reason)
         self.headset_lost_since: float | None = None
         self.headset_gap: int | None = None
@@ -226,6 +229,7 @@ class SessionRunner:
         t0 = self.clock.now()
         self._enter_phase(t0, Phase.BASELINE, "session started")
         self.tracker.begin_baseline(t0)
+        self.baseline_t0 = t0
         self.tracker.set_scene(t0, self.positions)
         self.last_change_t = t0
         self.next_decision_t = t0 + self.sc.timing.decision_period_s
@@ -516,7 +520,7 @@ class SessionRunner:
         if self._end_requested is not None:
             return
         if self.phase is Phase.BASELINE:
-            if t - self.phase_t >= self.sc.timing.baseline_s and not self.awaiting_baseline:
+            if t - self.baseline_t0 >= self.sc.timing.baseline_s and not self.awaiting_baseline:
                 await self._finish_baseline(t)
         elif self.phase is Phase.EXPOSURE:
             await self._exposure_decision(t)
@@ -525,9 +529,20 @@ class SessionRunner:
         self._refresh(t)
 
     async def _finish_baseline(self, t: float) -> None:
-        base = self.tracker.finish_baseline(t)
+        base = self.tracker.finish_baseline(t, apply=False)
         rec = base.record(0)
         good = bool(base.good[0])
+        if not good and self.baseline_extended < self.settings.baseline_extensions:
+            # As a clinician would: the patient has not settled (or the signal was poor), so
+            # measure again before asking anyone to accept a poor baseline.
+            self.baseline_extended += 1
+            self.writer.note(t, f"baseline extended by {self.sc.timing.baseline_s:g} s: {base.describe(0)}", "system")
+            self._message(f"baseline not good yet ({base.describe(0)}): measuring again")
+            self.tracker.begin_baseline(t)
+            self.baseline_t0 = t
+            return
+        if math.isfinite(base.bpm[0]):
+            self.tracker.set_baseline(base.bpm, rmssd_ms=base.rmssd_ms, mask=np.isfinite(base.bpm))
         self.snapshot.baseline_bpm = float(base.bpm[0]) if math.isfinite(base.bpm[0]) else None
         self.snapshot.baseline_verdict = base.describe(0)
         if math.isfinite(base.bpm[0]):

@@ -112,6 +112,9 @@ def test_a_poor_baseline_needs_a_therapist_to_confirm(tmp_path):
     rec = load(o.store, result.session_id)
     assert [p.phase for p in rec.phases] == ["baseline", "ended"]
     assert not [c for c in rec.scene_changes if c.trigger == "policy"]
+    # It was measured a second time before giving up (a clinician extends a poor baseline).
+    assert any(n.text.startswith("baseline extended by 30 s") for n in rec.notes)
+    assert rec.phases[-1].t - rec.phases[0].t >= 60
     # With the therapist's confirmation (here: given up front) exposure starts.
     o2 = opts(tmp_path, baseline_s=30.0, accept_poor_baseline=True, store=tmp_path / "t.sqlite")
     assert asyncio.run(LiveSession(o2).run()).outcome.value == "completed"
