@@ -17,7 +17,7 @@ from exposure_ctrl.errors import ConfigError
 from exposure_ctrl.policy.spec import ObservationSpec, positions_of
 from exposure_ctrl.scenario.model import Scenario
 
-__all__ = ["LearnedPolicy", "load_sb3_model", "KINDS"]
+__all__ = ["LearnedPolicy", "load_sb3_model", "KINDS", "guard_mask"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,18 @@ def load_sb3_model(kind: str, path: Path) -> Any:
         raise ConfigError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from e
 
 
+def guard_mask(mask: np.ndarray, observation: np.ndarray, spec: ObservationSpec, above_bpm: float | None) -> np.ndarray:
+    """The action mask with every escalation removed where the heart rate above baseline reads
+    more than ``above_bpm`` (the learned policy's own guard, applied in training and live alike;
+    the shield's rules come on top). ``None``: the mask unchanged."""
+    if above_bpm is None:
+        return mask
+    hr = spec.unit(observation, "hr_above_bpm")
+    out = np.array(mask, dtype=bool, copy=True)
+    out[:, 1::2] &= ~(hr > above_bpm)[:, None]
+    return out
+
+
 class LearnedPolicy:
     """An SB3 model (``predict`` with action masks) as a batch-first :class:`Policy`.
 
@@ -58,8 +70,18 @@ class LearnedPolicy:
     evaluation). The reason names the move and the model's probability for it.
     """
 
-    def __init__(self, scenario: Scenario, model: Any, spec: ObservationSpec, *, name: str = "ppo", deterministic: bool = True) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        model: Any,
+        spec: ObservationSpec,
+        *,
+        name: str = "ppo",
+        deterministic: bool = True,
+        escalation_guard_bpm: float | None = None,
+    ) -> None:
         self.sc = scenario
+        self.escalation_guard_bpm = escalation_guard_bpm
         self.model = model
         self.spec = spec
         self.name = name
@@ -84,7 +106,7 @@ class LearnedPolicy:
 
     def act(self, observation: np.ndarray, action_mask: np.ndarray) -> tuple[np.ndarray, list[str]]:
         obs = np.asarray(observation, dtype=np.float32)
-        mask = np.asarray(action_mask, dtype=bool)
+        mask = guard_mask(np.asarray(action_mask, dtype=bool), obs, self.spec, self.escalation_guard_bpm)
         probs = self.probabilities(obs, mask)
         if self.deterministic:
             actions = np.argmax(np.where(mask, probs, -1.0), axis=1)

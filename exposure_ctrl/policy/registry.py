@@ -234,7 +234,8 @@ def load_policy_dir(directory: Path, scenario: Scenario, spec: ObservationSpec |
 
     model = load_sb3_model(kind, model_path)
     pid = str(meta.get("id") or f"{kind}-{scenario.id}")
-    policy = LearnedPolicy(scenario, model, spec, name=pid)
+    guard = (meta.get("action_guard") or {}).get("no_escalation_above_bpm")
+    policy = LearnedPolicy(scenario, model, spec, name=pid, escalation_guard_bpm=None if guard is None else float(guard))
     return LoadedPolicy(
         policy=policy,
         id=pid,

@@ -31,9 +31,23 @@ class BatchVecEnv(VecEnv):
     """``n_envs`` training sessions in lockstep (see the module docstring)."""
 
     def __init__(
-        self, scenario: Scenario, n_envs: int, options: SessionOptions, seed: int = 0, *, shaping: float = 0.0, gamma: float = 0.99
+        self,
+        scenario: Scenario,
+        n_envs: int,
+        options: SessionOptions,
+        seed: int = 0,
+        *,
+        shaping: float = 0.0,
+        gamma: float = 0.99,
+        low_edge_bonus: float = 0.0,
+        escalation_guard_bpm: float | None = None,
     ) -> None:
+        from exposure_ctrl.policy.spec import observation_spec
+
         self.sc = scenario
+        self.escalation_guard_bpm = escalation_guard_bpm
+        self._spec = observation_spec(scenario)
+        self.low_edge_bonus = float(low_edge_bonus)
         self.shaping = float(shaping)
         self.gamma = float(gamma)
         tg = scenario.targets
@@ -91,6 +105,12 @@ class BatchVecEnv(VecEnv):
             self.reset()
         b = self.batch
         obs, reward, terminated, info = b.step(self._actions)
+        if self.low_edge_bonus != 0.0:
+            # time in the window is worth more near its low edge: the same window time with less
+            # fear, hence less habituation spent (training only, from ground truth)
+            a = b.sim.arousal_bpm()
+            inside = np.asarray(info["reward_terms"]["in_window"])
+            reward = reward + self.low_edge_bonus * inside * np.clip((self._high - a) / (self._high - self._low), 0.0, 1.0)
         if self.shaping != 0.0:
             # potential-based shaping (Ng et al. 1999): leaves the optimal policy unchanged
             phi = self._potential()
@@ -130,7 +150,13 @@ class BatchVecEnv(VecEnv):
     # --- attributes and methods (the sessions share one batch) ---------------------------------
 
     def action_masks(self) -> np.ndarray:
-        return self.batch.action_masks()
+        """Legal moves, minus escalations the learned policy's guard forbids (as live)."""
+        from exposure_ctrl.policy.learned import guard_mask
+
+        mask = self.batch.action_masks()
+        if self.escalation_guard_bpm is None:
+            return mask
+        return guard_mask(mask, self.batch.observation(), self._spec, self.escalation_guard_bpm)
 
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
         idx = list(self._get_indices(indices))
@@ -148,7 +174,7 @@ class BatchVecEnv(VecEnv):
     def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list[Any]:
         idx = list(self._get_indices(indices))
         if method_name == "action_masks":
-            masks = self.batch.action_masks()
+            masks = self.action_masks()
             return [masks[i] for i in idx]
         result = getattr(self, method_name)(*method_args, **method_kwargs)
         return [result] * len(idx)

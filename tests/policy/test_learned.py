@@ -22,7 +22,8 @@ def _smoke_config(**kw):
     from exposure_ctrl.policy.train import TrainConfig
 
     base = dict(scenario="dial", cohort="trivial", sensor="ideal", timesteps=4096, seed=0, n_envs=8, n_steps=64,
-                batch_size=256, n_epochs=8, learning_rate=1e-3, net_arch=(32, 32), checkpoint_every=None)
+                batch_size=256, n_epochs=8, learning_rate=1e-3, net_arch=(32, 32), checkpoint_every=None,
+                warm_start=None, select_every=None, escalation_guard=False)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -121,3 +122,29 @@ def test_shipped_policy_loads_fits_and_acts(sid: str) -> None:
         assert needed in card, needed
     run = run_closed_loop(sc, lp.policy, cohort="trivial", sensor="ideal", n=2)
     assert run["steps"].shape[1] == 2 and run["moves"].min() > 0
+
+
+def test_warm_start_selection_and_guard(tmp_path: Path, dial) -> None:
+    """Imitating a rule first, keeping the best validated iterate, the guard in policy.json."""
+    from exposure_ctrl.policy.train import train
+
+    cfg = _smoke_config(timesteps=1024, warm_start="band-pi", warm_start_sessions=8, select_every=512, select_start=0,
+                        select_patients=2, escalation_guard=True)
+    res = train(cfg, tmp_path, scenario=dial)
+    meta = json.loads((tmp_path / "policy.json").read_text())
+    assert meta["action_guard"]["no_escalation_above_bpm"] == dial.targets.arousal_window_bpm.high
+    sel = meta["training"]["selection"]
+    assert sel["reference"]["policy"] in {"fixed-schedule", "habituation", "band-pi", "greedy-model", "q-learning"}
+    assert sel["candidates"] >= 2 and sel["chosen"]["best_so_far"]
+    table = json.loads((tmp_path / "training.json").read_text())["selection"]
+    chosen = max(table, key=lambda r: (r["meets_constraints"], r["time_in_window_pct"]))
+    assert chosen["time_in_window_pct"] == sel["chosen"]["time_in_window_pct"]
+    assert res.timesteps >= 1024
+    lp = load_policy(str(tmp_path), dial)
+    assert lp.policy.escalation_guard_bpm == dial.targets.arousal_window_bpm.high
+    from .conftest import Scripted
+
+    s = Scripted(dial)
+    obs = np.repeat(s.obs((2,), hr_above_bpm=25.0), 1, axis=0)
+    a, _ = lp.policy.act(obs, s.mask((2,)))
+    assert not (a[0] > 0 and a[0] % 2 == 1)  # no escalation above the window
