@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from exposure_ctrl.arousal.features import Feature
+from exposure_ctrl.arousal.features import FEATURE_NAMES, N_FEATURES, Feature
 from exposure_ctrl.arousal.tracker import ArousalTracker
 from exposure_ctrl.clock import Clock
 from exposure_ctrl.errors import ConfigError, SessionStateError
@@ -217,6 +217,7 @@ class SessionRunner:
         self._tasks: list[asyncio.Task[Any]] = []
         self._t_seen = -math.inf  # latest time given to the tracker (see _monotone)
         self._sample_arrival: float | None = None
+        self._features_at: tuple[float, np.ndarray] | None = None  # (t, features) of this decision
         self._lag_warned = False
         self.sample_to_scene_s: collections.deque[float] = collections.deque(maxlen=100_000)
         """Real seconds from the arrival of the sample that triggered a decision to its scene
@@ -350,6 +351,7 @@ class SessionRunner:
                 f"{self.clock.speed:g}; use a lower --speed (the shield treats late data as stale)"
             )
         flags = self.tracker.add(s)
+        self._features_at = None
         rec = s.with_flags(flags) if flags else s
         self.writer.sample(rec)
         self.n_samples += 1
@@ -504,6 +506,7 @@ class SessionRunner:
 
     def _suds(self, t: float, value: int, source: SudsSource, who: str) -> None:
         self.tracker.set_suds(t, float(value))
+        self._features_at = None
         self.writer.suds(t, value, source, who)
         self.snapshot.suds = value
         self.snapshot.suds_history.append((t, value, source.value))
@@ -585,8 +588,12 @@ class SessionRunner:
         if self.latched_since is not None and t - self.latched_since >= self.settings.latched_end_after_s:
             await self._finish_exposure(t, Outcome.SAFETY, f"safe stop not resumed within {self.settings.latched_end_after_s:g} s")
             return
+        raw = self.tracker.tick(t)  # teaches the model; unscaled features + estimates
+        self._features_at = (t, raw[:, :N_FEATURES])
         obs = self.layout.build(
-            self.tracker.tick(t, scaled=True), self.positions[None, :].astype(np.float64), np.array([t - self.exposure_start_t])
+            raw / self.tracker.observation_scales,
+            self.positions[None, :].astype(np.float64),
+            np.array([t - self.exposure_start_t]),
         )
         mask = self.sc.action_mask(self.positions)[None, :]
         actions, reasons = self.policy.act(obs, mask)
@@ -612,10 +619,18 @@ class SessionRunner:
         )
         return "executed" if r is Reason.NONE else f"shield: {r.text}"
 
+    def _features(self, t: float) -> np.ndarray:
+        """The unscaled features (1, N_FEATURES) at ``t``, computed once per decision."""
+        if self._features_at is not None and self._features_at[0] == t:
+            return self._features_at[1]
+        raw = self.tracker.features.observe(t)
+        self._features_at = (t, raw)
+        return raw
+
     def _safety_inputs(self, t: float, panic: bool = False, removed: bool = False) -> SafetyInputs:
         """The shield's inputs, built by the very function the gym uses (no train/serve skew),
         plus what only a live session has: the headset link, panic and removal."""
-        raw = self.tracker.features.observe(t)
+        raw = self._features(t)
         base = safety_inputs(raw, self.tracker.features.hr, self.positions[None, :], np.array([t - self.last_change_t]))
         lost = 0.0 if self.headset_lost_since is None else max(t - self.headset_lost_since, 1e-3)
         return dataclasses.replace(
@@ -667,7 +682,7 @@ class SessionRunner:
             mode=self.mode,
             phase=self.phase,
             verdict=verdict_word,
-            observation=self.tracker.features.record(t),
+            observation=dict(zip(FEATURE_NAMES, self._features(t)[0].tolist())),
             proposed_action=shown_proposal if therapist == NO_COMMAND else therapist,
             proposed_label=(
                 self.sc.describe_action(shown_proposal, self.positions)
@@ -710,6 +725,7 @@ class SessionRunner:
         self.writer.scene_change(t, self.sc.safe_state, trigger=trigger, who=who, reason=reason, sent_t=t)
         self.n_scene_changes += 1
         self.tracker.set_scene(t, self.positions)
+        self._features_at = None
         self.last_change_t = t
         self.pending = None
         self._perceive(self.sc.safe_state)
@@ -729,6 +745,7 @@ class SessionRunner:
             self.scene_ids[seq] = scene
         self.n_scene_changes += 1
         self.tracker.set_scene(t, self.positions)
+        self._features_at = None
         self.last_change_t = t
         self.pending = None
         self.snapshot.pending_proposal = ""
