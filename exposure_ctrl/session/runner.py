@@ -214,6 +214,7 @@ class SessionRunner:
         self._end_requested: tuple[Outcome, str] | None = None
         self._lock = asyncio.Lock()
         self._done = asyncio.Event()
+        self._stopping = False
         self._tasks: list[asyncio.Task[Any]] = []
         self._t_seen = -math.inf  # latest time given to the tracker (see _monotone)
         self._sample_arrival: float | None = None
@@ -250,11 +251,15 @@ class SessionRunner:
                 if task.done() and not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
         finally:
+            # Stop the loops. They also check _stopping after every event: on Python < 3.12 a
+            # cancellation that races with a result inside asyncio.wait_for can be swallowed, and
+            # a loop that missed its cancel must still end. The wait is bounded either way.
+            self._stopping = True
             for task in self._tasks:
                 task.cancel()
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            _, pending = await asyncio.wait(self._tasks, timeout=5.0)
+            for task in pending:
+                log.error("session loop %s did not stop within 5 s; abandoning it", task.get_name())
             if self.phase is not Phase.ENDED:
                 # Ended from outside: request_end (recorded as asked), or Ctrl-C / a crash of a
                 # loop (recorded as a safety stop). The headset goes safe either way.
@@ -291,6 +296,8 @@ class SessionRunner:
 
     async def _sensor_loop(self) -> None:
         async for event in self.source:
+            if self._stopping:
+                return
             t = self.clock.now()
             if isinstance(event, HeartSample):
                 await self._on_sample(event)
@@ -316,14 +323,18 @@ class SessionRunner:
 
     async def _headset_loop(self) -> None:
         async for ev in self.endpoint.events():
+            if self._stopping:
+                return
             async with self._lock:
                 await self._on_headset(ev)
             if self.phase is Phase.ENDED:
                 return
 
     async def _command_loop(self) -> None:
-        while True:
+        while not self._stopping:
             cmd = await self.commands.get()
+            if self._stopping:
+                return
             async with self._lock:
                 await self._on_command(cmd)
             if self.phase is Phase.ENDED:
@@ -331,7 +342,7 @@ class SessionRunner:
 
     async def _watchdog_loop(self) -> None:
         period = self.sc.timing.decision_period_s
-        while self.phase is not Phase.ENDED:
+        while self.phase is not Phase.ENDED and not self._stopping:
             await self.clock.sleep(period / 4)
             t = self.clock.now()
             # Decide without a sample when none came a little after the decision time.
