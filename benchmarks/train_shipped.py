@@ -40,14 +40,20 @@ def main() -> int:
     ap.add_argument("--run-dir", type=Path, default=None, help="where to train (default runs/<scenario>-seed<seed>)")
     ap.add_argument("--skip-training", action="store_true", help="evaluate an existing --run-dir")
     ap.add_argument("--ship", action="store_true", help="copy the result into policies/<scenario>/")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="training setting overrides, as exposure-ctrl train --set")
     ap.add_argument("--notes", default="", help="text for the card's Notes section")
+    ap.add_argument("--notes-file", type=Path, default=None, help="read the Notes section from this file")
     args = ap.parse_args()
 
     sc = resolve_scenario(args.scenario)
     run_dir = args.run_dir or ROOT / "runs" / f"{sc.id}-seed{args.seed}"
     command = f"exposure-ctrl train --scenario {sc.id} --timesteps {args.timesteps} --seed {args.seed}"
+    command += "".join(f" --set {o}" for o in args.overrides)
     if not args.skip_training:
-        cfg = TrainConfig(scenario=sc.id, timesteps=args.timesteps, seed=args.seed)
+        from exposure_ctrl.policy.train import parse_overrides
+
+        cfg = TrainConfig(scenario=sc.id, timesteps=args.timesteps, seed=args.seed, **parse_overrides(args.overrides))
         last = [0.0]
 
         def report(row: dict[str, float]) -> None:
@@ -71,14 +77,22 @@ def main() -> int:
     if args.ship:
         dest = ROOT / "policies" / sc.id
         dest.mkdir(parents=True, exist_ok=True)
-        for name in ("model.zip", "policy.json", "training.json"):
+        for name in ("policy.json", "training.json"):
             shutil.copy2(run_dir / name, dest / name)
+        # the model without optimizer moments (same weights, a third of the size)
+        from exposure_ctrl.policy.learned import load_sb3_model
+        from exposure_ctrl.policy.saved import file_sha256
+        from exposure_ctrl.policy.train import compact_save
+
+        compact_save(load_sb3_model("maskable-ppo", run_dir / "model.zip"), dest / "model.zip")
         meta = json.loads((dest / "policy.json").read_text())
+        meta["model"]["sha256"] = file_sha256(dest / "model.zip")
         meta["training"]["command"] = command
         meta["evaluation"] = {"patients": ev.patients, "seed": ev.seed, "cohort": ev.cohort, "goal": goal}
         (dest / "policy.json").write_text(json.dumps(meta, indent=2) + "\n")
         write_evaluation(ev, dest)
-        (dest / "CARD.md").write_text(render_card(meta, md, goal, args.notes))
+        notes = args.notes_file.read_text() if args.notes_file else args.notes
+        (dest / "CARD.md").write_text(render_card(meta, md, goal, notes))
         print(f"shipped to {dest}")
     return 0
 

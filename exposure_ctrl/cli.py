@@ -141,8 +141,11 @@ def scenario_list() -> None:
 @click.option("--checkpoint-every", type=click.IntRange(min=0), default=500_000, show_default=True,
               help="Save a checkpoint every this many decisions (0: never).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override any training setting (exposure_ctrl.policy.train.TrainConfig), e.g. reward_ceiling=200.")
 def train_cmd(scenario_ref: str, cohort: str | None, timesteps: int, seed: int, out_dir: Path | None,
-              tb_dir: Path | None, n_envs: int, checkpoint_every: int, no_progress: bool) -> None:
+              tb_dir: Path | None, n_envs: int, checkpoint_every: int, no_progress: bool,
+              overrides: tuple[str, ...]) -> None:
     """Train a MaskablePPO policy on simulated patients (shield inside, as live).
 
     Writes a policy directory (model.zip, policy.json, training.json, checkpoints/) that
@@ -151,11 +154,12 @@ def train_cmd(scenario_ref: str, cohort: str | None, timesteps: int, seed: int, 
     from exposure_ctrl.scenario import resolve_scenario
 
     sc = resolve_scenario(scenario_ref)
-    from exposure_ctrl.policy.train import TrainConfig, train
+    from exposure_ctrl.policy.train import TrainConfig, parse_overrides, train
 
     out = out_dir or Path("runs") / f"{sc.id}-seed{seed}"
-    cfg = TrainConfig(scenario=sc.id, cohort=cohort, timesteps=timesteps, seed=seed, n_envs=n_envs,
-                      checkpoint_every=checkpoint_every or None)
+    settings = {"cohort": cohort, "timesteps": timesteps, "seed": seed, "n_envs": n_envs,
+                "checkpoint_every": checkpoint_every or None, **parse_overrides(overrides)}
+    cfg = TrainConfig(scenario=sc.id, **settings)
     command = "exposure-ctrl " + " ".join(sys.argv[1:]) if sys.argv else None
     res = train(cfg, out, scenario=sc, tensorboard=tb_dir, progress_bar=not no_progress, command=command)
     last = res.curve[-1] if res.curve else {}

@@ -33,7 +33,7 @@ from exposure_ctrl.errors import ConfigError
 from exposure_ctrl.policy.saved import FORMAT, file_sha256, scenario_signature, write_policy_json
 from exposure_ctrl.scenario.model import Scenario
 
-__all__ = ["TrainConfig", "TrainResult", "train", "make_vec_env", "software_versions"]
+__all__ = ["TrainConfig", "TrainResult", "train", "make_vec_env", "software_versions", "compact_save", "parse_overrides"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,45 @@ class TrainConfig:
             raise ConfigError("n_envs and n_steps must be at least 1")
         if self.batch_size < 2:
             raise ConfigError(f"batch_size must be at least 2, found {self.batch_size}")
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """``["reward_ceiling=200", "net_arch=64,64"]`` → typed :class:`TrainConfig` fields
+    (``ConfigError`` naming the field and the expected type)."""
+    import typing
+
+    from exposure_ctrl.scenario.model import did_you_mean
+
+    hints = typing.get_type_hints(TrainConfig)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, found {item!r}")
+        if key not in hints:
+            raise ConfigError(f"--set: TrainConfig has no field {key!r}" + did_you_mean(key, sorted(hints)))
+        hint = hints[key]
+        raw = raw.strip()
+        try:
+            if raw.lower() in ("none", "null") and "None" in str(hint):
+                value: Any = None
+            elif "tuple" in str(hint):
+                value = tuple(int(x) for x in raw.strip("()").split(",") if x.strip())
+            elif hint is bool or str(hint).startswith("bool"):
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(raw)
+                value = raw.lower() in ("true", "1", "yes")
+            elif "int" in str(hint) and "float" not in str(hint):
+                value = int(raw)
+            elif "float" in str(hint):
+                value = float(raw)
+            else:
+                value = raw
+        except ValueError:
+            raise ConfigError(f"--set {key}: cannot read {raw!r} as {hint}") from None
+        out[key] = value
+    return out
 
 
 @dataclasses.dataclass
@@ -263,7 +302,7 @@ def train(
         selector.restore_best()
     wall = time.monotonic() - t0
     model_path = out / "model.zip"
-    model.save(str(model_path))
+    compact_save(model, model_path)
     versions = software_versions()
     meta = {
         "format": FORMAT,
@@ -453,6 +492,13 @@ def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any) -> Non
             loss.backward()
             opt.step()
     log.info("warm start: imitated %s on %d decisions (final NLL %.3f)", cfg.warm_start, m, float(nll.detach()))
+
+
+def compact_save(model: Any, path: Path) -> None:
+    """Save ``model`` without the optimizer's moment estimates (two thirds of the file; only
+    needed to resume training, which restarts them): a shipped model stays a few hundred KB."""
+    model.policy.optimizer.state.clear()
+    model.save(str(path))
 
 
 def _cpus() -> int:

@@ -122,11 +122,27 @@ def test_cli_train_writes_a_policy_that_loads(tmp_path: Path, dial) -> None:
 
     out = tmp_path / "p"
     res = CliRunner().invoke(cli, ["train", "--scenario", DIAL, "--cohort", "trivial", "--timesteps", "256", "--n-envs", "2",
-                                   "--seed", "1", "--out", str(out), "--no-progress", "--checkpoint-every", "128"])
+                                   "--seed", "1", "--out", str(out), "--no-progress", "--checkpoint-every", "128",
+                                   "--set", "warm_start=none", "--set", "select_every=none", "--set", "reward_ceiling=7.5"])
     assert res.exit_code == 0, res.output
     assert "trained" in res.output
     lp = load_policy(str(out), dial)
     assert lp.kind == "maskable-ppo"
     assert list((out / "checkpoints").glob("*.zip"))
     meta = json.loads((out / "policy.json").read_text())
-    assert meta["training"]["command"].startswith("exposure-ctrl ") or meta["training"]["command"] is None
+    assert meta["training"]["config"]["reward_ceiling"] == 7.5 and meta["training"]["config"]["warm_start"] is None
+    res = CliRunner().invoke(cli, ["train", "--scenario", DIAL, "--out", str(out), "--set", "reward_celing=3"])
+    assert res.exit_code == 2 and "did you mean 'reward_ceiling'" in res.output
+
+
+def test_cli_train_tensorboard_needs_its_package(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("tensorboard is installed")
+    res = CliRunner().invoke(cli, ["train", "--scenario", DIAL, "--timesteps", "64", "--out", str(tmp_path / "p"),
+                                   "--tensorboard", str(tmp_path / "tb"), "--no-progress"])
+    assert res.exit_code == 2 and "pip install tensorboard" in res.output
