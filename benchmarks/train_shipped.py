@@ -40,6 +40,8 @@ def main() -> int:
     ap.add_argument("--run-dir", type=Path, default=None, help="where to train (default runs/<scenario>-seed<seed>)")
     ap.add_argument("--skip-training", action="store_true", help="evaluate an existing --run-dir")
     ap.add_argument("--ship", action="store_true", help="copy the result into policies/<scenario>/")
+    ap.add_argument("--recard", action="store_true",
+                    help="only rewrite policies/<scenario>/CARD.md (e.g. new notes) from its policy.json and evaluation.md")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="training setting overrides, as exposure-ctrl train --set")
     ap.add_argument("--notes", default="", help="text for the card's Notes section")
@@ -47,6 +49,14 @@ def main() -> int:
     args = ap.parse_args()
 
     sc = resolve_scenario(args.scenario)
+    notes = args.notes_file.read_text() if args.notes_file else args.notes
+    if args.recard:
+        dest = ROOT / "policies" / sc.id
+        meta = json.loads((dest / "policy.json").read_text())
+        md = (dest / "evaluation.md").read_text()
+        (dest / "CARD.md").write_text(render_card(meta, md, (meta.get("evaluation") or {}).get("goal"), notes))
+        print(f"rewrote {dest / 'CARD.md'}")
+        return 0
     run_dir = args.run_dir or ROOT / "runs" / f"{sc.id}-seed{args.seed}"
     command = f"exposure-ctrl train --scenario {sc.id} --timesteps {args.timesteps} --seed {args.seed}"
     command += "".join(f" --set {o}" for o in args.overrides)
@@ -91,7 +101,6 @@ def main() -> int:
         meta["evaluation"] = {"patients": ev.patients, "seed": ev.seed, "cohort": ev.cohort, "goal": goal}
         (dest / "policy.json").write_text(json.dumps(meta, indent=2) + "\n")
         write_evaluation(ev, dest)
-        notes = args.notes_file.read_text() if args.notes_file else args.notes
         (dest / "CARD.md").write_text(render_card(meta, md, goal, notes))
         print(f"shipped to {dest}")
     return 0

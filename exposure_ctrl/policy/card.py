@@ -10,6 +10,19 @@ from typing import Any
 __all__ = ["render_card"]
 
 
+def _selection_line(sel: dict[str, Any] | None) -> str:
+    if not sel:
+        return "- selection: the last iterate"
+    ch = sel.get("chosen") or {}
+    ref = sel.get("reference") or {}
+    return (
+        f"- selection: best of {sel.get('candidates')} validated iterates on {sel.get('validation')}: "
+        f"iterate at {ch.get('timesteps', 0):,} decisions, {ch.get('time_in_window_pct', float('nan')):.1f}% in window "
+        f"(best rule there: {ref.get('policy')} {ref.get('time_in_window_pct', float('nan')):.1f}%; "
+        f"constraints {'met' if ch.get('meets_constraints') else 'not met by any iterate: best in window kept'})"
+    )
+
+
 def render_card(meta: dict[str, Any], evaluation_md: str, goal: dict[str, Any] | None, notes: str = "") -> str:
     """CARD.md text from a policy's ``policy.json`` and its evaluation."""
     tr = meta.get("training") or {}
@@ -51,6 +64,11 @@ def render_card(meta: dict[str, Any], evaluation_md: str, goal: dict[str, Any] |
         + ", ".join(f"{k.removeprefix('reward_')} {cfg[k]:g}" for k in cfg if k.startswith("reward_"))
         + (f", potential-based shaping {cfg.get('shaping'):g}" if cfg.get("shaping") else ""),
         "- PPO: " + ", ".join(f"{k} {cfg[k]}" for k in ("n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate", "gamma", "gae_lambda", "ent_coef", "clip_range") if k in cfg),
+        f"- warm start: imitation of `{cfg.get('warm_start')}` ({cfg.get('warm_start_sessions')} sessions, {cfg.get('warm_start_epochs')} epochs)"
+        if cfg.get("warm_start") else "- warm start: none",
+        f"- escalation guard: no escalation proposed above {(meta.get('action_guard') or {}).get('no_escalation_above_bpm')} bpm over baseline"
+        if (meta.get("action_guard") or {}).get("no_escalation_above_bpm") is not None else "- escalation guard: none",
+        _selection_line(tr.get("selection")),
         "- software: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         "",
         "## Evaluation (held-out patients)",
