@@ -86,9 +86,9 @@ def bench_train(sc, steps: int) -> None:
 
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        res = train(TrainConfig(scenario=sc.id, timesteps=steps, checkpoint_every=None), d, scenario=sc)
+        res = train(TrainConfig(scenario=sc.id, timesteps=steps, checkpoint_every=None, warm_start=None, select_every=None), d, scenario=sc)
         dt = time.perf_counter() - t0
-    print(f"MaskablePPO training: {res.timesteps:,} decisions in {dt:.1f} s = {res.timesteps / dt:,.0f} decisions/s "
+    print(f"MaskablePPO training (PPO alone, no warm start or validation): {res.timesteps:,} decisions in {dt:.1f} s = {res.timesteps / dt:,.0f} decisions/s "
           f"(15 min budget ≈ {res.timesteps / dt * 900 / 1e6:.1f} M decisions)")
 
 
