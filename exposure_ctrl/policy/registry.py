@@ -64,6 +64,11 @@ class LoadedPolicy:
     directory: Path | None = None
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    @property
+    def simulation_only(self) -> bool:
+        """True for the oracle (it needs the simulated patient's true model)."""
+        return self.kind == "oracle"
+
 
 def _rule(factory: Callable[..., Policy], description: str, kind: str = "rule") -> Callable[..., tuple[Policy, str, str]]:
     def make(sc: Scenario, spec: ObservationSpec, **kw: Any) -> tuple[Policy, str, str]:
