@@ -1,6 +1,7 @@
 """Wiring a live session from options: clock, heart-rate source, headset, policy, store, report.
 
-``exposure-ctrl run`` calls :func:`run_session`; so do the tests and the console. Everything a
+``exposure-ctrl run`` builds a :class:`LiveSession` and runs it (under a terminal view and the
+console); so do the tests. Everything a
 session holds (sockets, the strap, the store writer) is opened here with ``async with`` and
 closed here, whatever happens.
 
@@ -21,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from exposure_ctrl.clock import Clock, MonotonicClock, ScaledClock
-from exposure_ctrl.errors import ConfigError, PatientCodeError
+from exposure_ctrl.errors import ConfigError
 from exposure_ctrl.scenario import Scenario, resolve_scenario
 from exposure_ctrl.session.runner import SessionResult, SessionRunner, SessionSettings
 from exposure_ctrl.store import Mode, Outcome, Store, default_store_path, validate_patient_code
 
-__all__ = ["RunOptions", "LiveSession", "run_session", "DEFAULT_SCENARIO", "DEFAULT_SPEED", "check_patient_code"]
+__all__ = ["RunOptions", "LiveSession", "PatientStream", "DEFAULT_SCENARIO", "DEFAULT_SPEED"]
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +64,6 @@ class RunOptions:
     accept_poor_baseline: bool = False
     interactive: bool = False
     transition_s: float = 1.0
-
-
-def check_patient_code(code: str) -> str:
-    """A pseudonym, never a name (DESIGN.md invariant 4): the store's rule, plus a warning."""
-    try:
-        return validate_patient_code(code)
-    except PatientCodeError:
-        raise
-    except ValueError as e:  # pragma: no cover - validate raises PatientCodeError
-        raise PatientCodeError(str(e)) from None
 
 
 def _sensor_kind(sensor: str) -> str:
@@ -143,7 +134,7 @@ class LiveSession:
     def __init__(self, opts: RunOptions) -> None:
         self.opts = opts
         self.scenario = _scenario_for_run(resolve_scenario(opts.scenario), opts)
-        self.patient = check_patient_code(opts.patient)
+        self.patient = validate_patient_code(opts.patient)  # pseudonyms only (invariant 4)
         self.mode = Mode.parse(opts.mode, "mode")
         from exposure_ctrl.sensors.source import parse_source_spec
 
@@ -272,9 +263,3 @@ class LiveSession:
         if self.emulator is not None:
             asyncio.get_running_loop().create_task(self.emulator.send_event("removed"))
 
-
-async def run_session(opts: RunOptions) -> tuple[SessionResult, Path | None]:
-    """Run one session to its end; returns its result and the report path (if written)."""
-    live = LiveSession(opts)
-    result = await live.run()
-    return result, live.report_path

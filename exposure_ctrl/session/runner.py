@@ -46,7 +46,7 @@ import numpy as np
 from exposure_ctrl.arousal.features import FEATURE_NAMES, N_FEATURES, Feature
 from exposure_ctrl.arousal.tracker import ArousalTracker
 from exposure_ctrl.clock import Clock
-from exposure_ctrl.errors import ConfigError, SessionStateError
+from exposure_ctrl.errors import SessionStateError
 from exposure_ctrl.policy.base import Policy
 from exposure_ctrl.policy.navigate import action_toward, climb_target, descend_target
 from exposure_ctrl.safety import (
@@ -794,7 +794,7 @@ class SessionRunner:
             self.near_baseline_since = None
 
     async def _recovery_check(self, t: float) -> None:
-        raw = self.tracker.features.observe(t)[0]
+        raw = self._features(t)[0]
         near = self.sc.targets.arousal_window_bpm.low / 2
         if raw[Feature.STALE] < 0.5 and raw[Feature.HR_ABOVE_BPM] <= near:
             if self.near_baseline_since is None:
@@ -855,10 +855,10 @@ class SessionRunner:
     def _refresh(self, t: float) -> None:
         snap = self.snapshot
         snap.t = t
-        raw = self.tracker.features.observe(t)[0]
+        raw = self._features(t)[0]
         stale = raw[Feature.STALE] >= 0.5
         snap.hr_above_bpm = None if stale else float(raw[Feature.HR_ABOVE_BPM])
-        snap.hr_bpm = None if stale else float(self.sc.targets.hard_max_bpm - raw[Feature.HARD_MAX_MARGIN_BPM])
+        snap.hr_bpm = None if stale else float(self.tracker.features.hr[0])
         snap.rmssd_ms = float(raw[Feature.RMSSD_MS]) if raw[Feature.RMSSD_VALID] > 0.5 else None
         snap.since_clean_s = float(raw[Feature.SINCE_CLEAN_S])
         snap.paused = self.paused
@@ -896,9 +896,3 @@ def _command_args(cmd: TherapistCommand) -> dict[str, Any]:
         out["text"] = cmd.text
     return out
 
-
-def check_mode(mode: str) -> Mode:
-    try:
-        return Mode.parse(mode, "mode")
-    except ValueError as e:
-        raise ConfigError(str(e)) from None

@@ -132,12 +132,24 @@ def _baseline(sc: Scenario, sim: Simulator) -> list[SimStep]:
     return _run(sim, _safe(sc), sc.timing.baseline_s)
 
 
+def _rested(
+    sc: Scenario, cohort: str | CohortSpec | Mixture, n: int, split: Split, first: int, seed: int, sensor: str = "strap"
+) -> tuple[PatientParams, Simulator, list[SimStep]]:
+    """Patients of a protocol, their simulator, and the resting baseline they have been through."""
+    params = _patients(sc, cohort, n, split, first)
+    sim = _sim(sc, params, seed, sensor=sensor)
+    return params, sim, _baseline(sc, sim)
+
+
+def _arousal(steps: Sequence[SimStep]) -> np.ndarray:
+    """The true fear-driven rise of every patient over the steps, (T, N) at the simulator's dt."""
+    return np.concatenate([s.trace.arousal_bpm for s in steps], axis=0)
+
+
 def top_rise(
     sc: Scenario, cohort: str | CohortSpec | Mixture, n: int = 400, seed: int = 0, first: int = 0, split: Split = "calibration"
 ) -> Stats:
-    params = _patients(sc, cohort, n, split, first)
-    sim = _sim(sc, params, seed)
-    base = _baseline(sc, sim)
+    params, sim, base = _rested(sc, cohort, n, split, first, seed)
     rest = _mean_bpm(base[-int(120 / sim.grid.period_s) :])
     top = _run(sim, sc.hierarchy_positions[-1], 120.0)
     rise = _mean_bpm(top[int(60 / sim.grid.period_s) :]) - rest
@@ -186,11 +198,9 @@ def habituation_half_time(
     first: int = 0,
     split: Split = "calibration",
 ) -> Stats:
-    params = _patients(sc, cohort, n, split, first)
-    sim = _sim(sc, params, seed, sensor="ideal")
-    _baseline(sc, sim)
+    params, sim, _ = _rested(sc, cohort, n, split, first, seed, sensor="ideal")
     steps = _run(sim, _step_near(sc, params, level), hold_min * 60.0)
-    ar = np.concatenate([s.trace.arousal_bpm for s in steps], axis=0)  # (T, N) at ~1 s
+    ar = _arousal(steps)
     dt = sim.grid.dt_s
     sm = _moving(ar, int(round(60 / dt)))
     peak_i = int(round(180 / dt))
@@ -219,13 +229,11 @@ def recovery(
     first: int = 0,
     split: Split = "calibration",
 ) -> Stats:
-    params = _patients(sc, cohort, n, split, first)
-    sim = _sim(sc, params, seed, sensor="ideal")
-    _baseline(sc, sim)
+    params, sim, _ = _rested(sc, cohort, n, split, first, seed, sensor="ideal")
     _run(sim, _step_near(sc, params, level), 300.0)
     at_switch = sim.arousal_bpm()
     steps = _run(sim, _safe(sc), 660.0)
-    ar = np.concatenate([s.trace.arousal_bpm for s in steps], axis=0)
+    ar = _arousal(steps)
     dt = sim.grid.dt_s
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = ar / at_switch[None, :]
@@ -251,9 +259,7 @@ def suds_hr_correlation(
     first: int = 0,
     split: Split = "calibration",
 ) -> Stats:
-    params = _patients(sc, cohort, n, split, first)
-    sim = _sim(sc, params, seed)
-    base = _baseline(sc, sim)
+    params, sim, base = _rested(sc, cohort, n, split, first, seed)
     rest = _mean_bpm(base[-int(120 / sim.grid.period_s) :])
     pick = np.random.default_rng(seed + 1).integers(0, len(sc.hierarchy), size=n)
     steps = _run(sim, sc.hierarchy_positions[pick], 180.0)
@@ -272,9 +278,7 @@ def rmssd_drop(
     first: int = 0,
     split: Split = "calibration",
 ) -> Stats:
-    params = _patients(sc, cohort, n, split, first)
-    sim = _sim(sc, params, seed)
-    base = _baseline(sc, sim)
+    params, sim, base = _rested(sc, cohort, n, split, first, seed)
     k = int(120 / sim.grid.period_s)
     rest_rmssd = _rmssd(base[-k:])
     rest = _mean_bpm(base[-k:])

@@ -117,7 +117,10 @@ def test_a_poor_baseline_needs_a_therapist_to_confirm(tmp_path):
     assert rec.phases[-1].t - rec.phases[0].t >= 60
     # With the therapist's confirmation (here: given up front) exposure starts.
     o2 = opts(tmp_path, baseline_s=30.0, accept_poor_baseline=True, store=tmp_path / "t.sqlite")
-    assert asyncio.run(LiveSession(o2).run()).outcome.value == "completed"
+    r2 = asyncio.run(LiveSession(o2).run())
+    rec2 = load(o2.store, r2.session_id)
+    assert [p.phase for p in rec2.phases][:2] == ["baseline", "exposure"]
+    assert rec2.scene_changes and rec2.scene_changes[0].trigger == "system"  # the start scene
 
 
 def test_therapist_commands_advisory_mode_and_suds(tmp_path):
