@@ -48,7 +48,9 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 
+import numba
 import numpy as np
 
 from exposure_ctrl.scenario.model import Scenario
@@ -127,6 +129,13 @@ _REASON_TEXT = {
     Reason.REMOVED_SAFE: "the patient took the headset off: safe scene",
 }
 
+# Reason codes as plain ints for the compiled kernel (numba sees module globals as constants).
+NONE_, THERAPIST_, REFUSED_ = int(Reason.NONE), int(Reason.THERAPIST), int(Reason.THERAPIST_REFUSED_OVER_CEILING)
+PANIC_, REMOVED_, HARD_MAX_ = int(Reason.PANIC_SAFE), int(Reason.REMOVED_SAFE), int(Reason.HARD_MAX_SAFE)
+BLIND_SAFE_, LOST_SAFE_, LATCHED_ = int(Reason.BLIND_SAFE), int(Reason.HEADSET_LOST_SAFE), int(Reason.LATCHED_SAFE)
+LOST_HOLD_, STEP_DOWN_, BLIND_NO_ESC_ = int(Reason.HEADSET_LOST_HOLD), int(Reason.CEILING_STEP_DOWN), int(Reason.BLIND_NO_ESCALATION)
+OVER_NO_ESC_, ILLEGAL_, DWELL_ = int(Reason.OVER_CEILING_NO_ESCALATION), int(Reason.ILLEGAL_ACTION), int(Reason.MIN_DWELL)
+
 
 @dataclasses.dataclass(frozen=True)
 class ShieldConfig:
@@ -139,6 +148,22 @@ class ShieldConfig:
     stale_after_s: float
     blind_safe_after_s: float
     min_dwell_s: float
+
+    @functools.cached_property
+    def limits(self) -> np.ndarray:
+        """The thresholds as one float array, in the order the compiled kernel reads them."""
+        return np.array(
+            [
+                self.window_high_bpm,
+                self.ceiling_bpm,
+                self.ceiling_sustained_s,
+                self.hard_max_bpm,
+                self.stale_after_s,
+                self.blind_safe_after_s,
+                self.min_dwell_s,
+            ],
+            dtype=np.float64,
+        )
 
     @classmethod
     def from_scenario(cls, sc: Scenario) -> "ShieldConfig":
@@ -248,23 +273,162 @@ def step_down_action(sc: Scenario, positions: np.ndarray, preferred: np.ndarray 
 
     The policy's own proposal is kept when it is a legal step down; otherwise the parameter whose
     current level contributes most intensity (weighted prior) steps down, as a therapist would
-    remove the strongest element first.
+    remove the strongest element first (ties: the first parameter).
     """
-    pos = np.asarray(positions, dtype=np.int64)
-    n, k = pos.shape
-    mask = sc.action_mask(pos)  # (N, 1+2K)
-    down_ok = mask[:, 2::2]  # (N, K)
-    contrib = sc.intensity_table[np.arange(k), pos]  # (N, K) weighted contributions
-    # Prefer the level that drops intensity the most (largest contribution); ties → lower index.
-    score = np.where(down_ok, contrib, -np.inf)
-    best = np.argmax(score, axis=1)
-    action = np.where(np.isfinite(score.max(axis=1)), 2 + 2 * best, 0)
-    if preferred is not None:
-        pref = np.asarray(preferred, dtype=np.int64)
-        pref_ok = (pref > 0) & (pref < sc.n_actions) & (pref % 2 == 0)
-        pref_ok &= mask[np.arange(n), np.clip(pref, 0, sc.n_actions - 1)]
-        action = np.where(pref_ok, pref, action)
-    return action.astype(np.int64)
+    pos = np.ascontiguousarray(positions, dtype=np.int64)
+    n = pos.shape[0]
+    pref = (
+        np.zeros(n, dtype=np.int64)
+        if preferred is None
+        else np.ascontiguousarray(np.broadcast_to(np.asarray(preferred, dtype=np.int64), (n,)))
+    )
+    return _step_down_batch(sc.n_levels, sc.intensity_table, pos, pref)
+
+
+@numba.njit(cache=True, nogil=True)
+def _legal(n_levels: np.ndarray, pos: np.ndarray, a: int) -> bool:
+    """Is action ``a`` possible at positions ``pos`` (one patient)? Hold always is."""
+    if a == 0:
+        return True
+    if a < 0 or a >= 1 + 2 * n_levels.shape[0]:
+        return False
+    if a % 2 == 1:
+        return pos[(a - 1) // 2] < n_levels[(a - 1) // 2] - 1
+    return pos[(a - 2) // 2] > 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _escalates(a: int) -> bool:
+    return a > 0 and a % 2 == 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _step_down_one(n_levels: np.ndarray, table: np.ndarray, pos: np.ndarray, preferred: int) -> int:
+    if preferred > 0 and preferred % 2 == 0 and _legal(n_levels, pos, preferred):
+        return preferred
+    best, best_contrib = -1, -np.inf
+    for j in range(pos.shape[0]):
+        if pos[j] > 0 and (best < 0 or table[j, pos[j]] > best_contrib):
+            best, best_contrib = j, table[j, pos[j]]
+    return 0 if best < 0 else 2 + 2 * best
+
+
+@numba.njit(cache=True, nogil=True)
+def _step_down_batch(n_levels: np.ndarray, table: np.ndarray, pos: np.ndarray, preferred: np.ndarray) -> np.ndarray:
+    out = np.zeros(pos.shape[0], dtype=np.int64)
+    for i in range(pos.shape[0]):
+        out[i] = _step_down_one(n_levels, table, pos[i], preferred[i])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _shield_kernel(
+    limits: np.ndarray,  # window_high, ceiling, ceiling_sustained_s, hard_max, stale_after_s, blind_safe_after_s, min_dwell_s
+    n_levels: np.ndarray,
+    table: np.ndarray,
+    above_ceiling_s: np.ndarray,
+    latched: np.ndarray,
+    latch_reason: np.ndarray,
+    hr: np.ndarray,
+    above: np.ndarray,
+    blind_s: np.ndarray,
+    lost_s: np.ndarray,
+    panic: np.ndarray,
+    since: np.ndarray,
+    removed: np.ndarray,
+    pos: np.ndarray,
+    proposed: np.ndarray,
+    cmd: np.ndarray,
+    dt: float,
+    out_action: np.ndarray,
+    out_go_safe: np.ndarray,
+    out_reason: np.ndarray,
+    out_above_ceiling_s: np.ndarray,
+    out_latched: np.ndarray,
+    out_latch_reason: np.ndarray,
+) -> None:
+    """The rules of the module docstring for each patient, in order; the first that applies decides."""
+    window_high, ceiling, sustained_s, hard_max = limits[0], limits[1], limits[2], limits[3]
+    stale_after, blind_safe_after, min_dwell = limits[4], limits[5], limits[6]
+    for i in range(proposed.shape[0]):
+        p = proposed[i]
+        c = cmd[i]
+        blind = not (blind_s[i] < stale_after)  # NaN or inf: blind
+        lost = lost_s[i] > 0
+        over_ceiling = (not blind) and above[i] > ceiling  # NaN compares False
+        over_hard = hr[i] >= hard_max
+        acs = above_ceiling_s[i] + dt if over_ceiling else 0.0
+        is_latched = latched[i]
+        lr = latch_reason[i]
+        action, safe, reason = 0, False, -1
+        # 1-2: therapist first.
+        if c == THERAPIST_SAFE:
+            safe, reason = True, THERAPIST_
+        elif c != NO_COMMAND:
+            if _escalates(c) and (over_ceiling or over_hard):
+                reason = REFUSED_
+            elif not _legal(n_levels, pos[i], c):
+                reason = ILLEGAL_
+            else:
+                action, reason = c, THERAPIST_
+        # 3-6: go safe and latch.
+        if reason < 0:
+            if panic[i]:
+                reason = PANIC_
+            elif removed[i]:
+                reason = REMOVED_
+            elif over_hard:
+                reason = HARD_MAX_
+            elif blind_s[i] >= blind_safe_after:
+                reason = BLIND_SAFE_
+            elif lost_s[i] >= blind_safe_after:
+                reason = LOST_SAFE_
+            if reason >= 0:
+                safe = True
+                if not is_latched:
+                    is_latched, lr = True, reason
+        if reason < 0:
+            esc = _escalates(p)
+            if is_latched:  # 7
+                reason = LATCHED_
+            elif lost:  # 8
+                reason = LOST_HOLD_
+            elif over_ceiling and acs >= sustained_s:  # 9
+                action, reason = _step_down_one(n_levels, table, pos[i], p), STEP_DOWN_
+            elif blind and esc:  # 10
+                reason = BLIND_NO_ESC_
+            elif over_ceiling and esc:  # 11
+                reason = OVER_NO_ESC_
+            elif not _legal(n_levels, pos[i], p):  # 12
+                reason = ILLEGAL_
+            elif p > 0 and since[i] < min_dwell and not ((not esc) and (not blind) and above[i] > window_high):
+                reason = DWELL_  # 13 (a step down above the window is exempt)
+            else:
+                action, reason = p, NONE_
+        # A therapist's safe command latches too: the policy waits for a resume.
+        if c == THERAPIST_SAFE and not is_latched:
+            is_latched, lr = True, THERAPIST_
+        out_action[i] = action
+        out_go_safe[i] = safe
+        out_reason[i] = reason
+        out_above_ceiling_s[i] = 0.0 if (safe or reason == STEP_DOWN_) else acs
+        out_latched[i] = is_latched
+        out_latch_reason[i] = lr
+
+
+def _as(x: object, n: int, dtype: type) -> np.ndarray:
+    """``x`` as a contiguous array of shape (n,) and this dtype (no copy when it already is one)."""
+    if isinstance(x, np.ndarray) and x.dtype == dtype and x.shape == (n,) and x.flags.c_contiguous:
+        return x
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=dtype), (n,)))
+
+
+def _floats(x: object, n: int) -> np.ndarray:
+    return _as(x, n, np.float64)
+
+
+def _bools(x: object, n: int) -> np.ndarray:
+    return _as(x, n, np.bool_)
 
 
 def shield_step(
@@ -279,106 +443,46 @@ def shield_step(
     """Apply the rules in the module docstring; return the verdict and the new state.
 
     ``dt`` is the time since the previous call (one decision period). ``therapist`` holds per
-    patient :data:`NO_COMMAND`, :data:`THERAPIST_SAFE` or an action index.
+    patient :data:`NO_COMMAND`, :data:`THERAPIST_SAFE` or an action index. One compiled kernel
+    serves one patient (live) and a batch (the simulator).
     """
-    proposed = np.asarray(proposed, dtype=np.int64).reshape(-1)
+    proposed = np.ascontiguousarray(proposed, dtype=np.int64).reshape(-1)
     n = proposed.shape[0]
-    pos = np.asarray(inputs.positions, dtype=np.int64).reshape(n, -1)
-    cmd = (
-        np.full(n, NO_COMMAND, dtype=np.int64)
-        if therapist is None
-        else np.asarray(therapist, dtype=np.int64).reshape(-1)
+    pos = inputs.positions
+    if not (isinstance(pos, np.ndarray) and pos.dtype == np.int64 and pos.ndim == 2 and pos.flags.c_contiguous):
+        pos = np.ascontiguousarray(pos, dtype=np.int64).reshape(n, -1)
+    cmd = np.full(n, NO_COMMAND, dtype=np.int64) if therapist is None else _as(therapist, n, np.int64)
+    removed = np.zeros(n, dtype=bool) if inputs.removed is None else _bools(inputs.removed, n)
+    action = np.empty(n, dtype=np.int64)
+    go_safe = np.empty(n, dtype=bool)
+    reason = np.empty(n, dtype=np.int64)
+    new_state = ShieldState(above_ceiling_s=np.empty(n), latched=np.empty(n, dtype=bool), latch_reason=np.empty(n, dtype=np.int64))
+    _shield_kernel(
+        cfg.limits,
+        sc.n_levels,
+        sc.intensity_table,
+        _floats(state.above_ceiling_s, n),
+        _bools(state.latched, n),
+        _as(state.latch_reason, n, np.int64),
+        _floats(inputs.hr_bpm, n),
+        _floats(inputs.hr_above_baseline_bpm, n),
+        _floats(inputs.blind_s, n),
+        _floats(inputs.headset_lost_s, n),
+        _bools(inputs.panic, n),
+        _floats(inputs.since_change_s, n),
+        removed,
+        pos,
+        proposed,
+        cmd,
+        float(dt),
+        action,
+        go_safe,
+        reason,
+        new_state.above_ceiling_s,
+        new_state.latched,
+        new_state.latch_reason,
     )
-    hr = np.asarray(inputs.hr_bpm, dtype=float)
-    above = np.asarray(inputs.hr_above_baseline_bpm, dtype=float)
-    blind_s = np.asarray(inputs.blind_s, dtype=float)
-    lost_s = np.asarray(inputs.headset_lost_s, dtype=float)
-    panic = np.asarray(inputs.panic, dtype=bool)
-    since = np.asarray(inputs.since_change_s, dtype=float)
-    removed = (
-        np.zeros(n, dtype=bool) if inputs.removed is None else np.asarray(inputs.removed, dtype=bool)
-    )
-
-    blind = ~(blind_s < cfg.stale_after_s)  # NaN/inf → blind
-    lost = lost_s > 0
-    over_ceiling = ~blind & (above > cfg.ceiling_bpm)  # NaN compares False
-    over_hard = hr >= cfg.hard_max_bpm
-    above_ceiling_s = np.where(over_ceiling, state.above_ceiling_s + dt, 0.0)
-    sustained = over_ceiling & (above_ceiling_s >= cfg.ceiling_sustained_s)
-
-    mask = sc.action_mask(pos)
-    legal = (proposed >= 0) & (proposed < sc.n_actions)
-    legal &= mask[np.arange(n), np.clip(proposed, 0, sc.n_actions - 1)]
-
-    action = np.zeros(n, dtype=np.int64)
-    go_safe = np.zeros(n, dtype=bool)
-    reason = np.full(n, int(Reason.NONE), dtype=np.int64)
-    decided = np.zeros(n, dtype=bool)
-    latched = state.latched.copy()
-    latch_reason = state.latch_reason.copy()
-
-    def decide(where: np.ndarray, r: Reason, act: np.ndarray | int = 0, safe: bool = False) -> None:
-        nonlocal decided
-        w = where & ~decided
-        action[w] = np.broadcast_to(act, (n,))[w]
-        go_safe[w] = safe
-        reason[w] = int(r)
-        decided |= w
-
-    # 1-2: therapist first.
-    has_cmd = cmd != NO_COMMAND
-    cmd_safe = cmd == THERAPIST_SAFE
-    cmd_action = np.where(has_cmd & ~cmd_safe, cmd, 0)
-    cmd_legal = (cmd_action >= 0) & (cmd_action < sc.n_actions)
-    cmd_legal &= mask[np.arange(n), np.clip(cmd_action, 0, sc.n_actions - 1)]
-    cmd_refused = has_cmd & ~cmd_safe & is_escalation(cmd_action) & (over_ceiling | over_hard)
-    decide(has_cmd & cmd_safe, Reason.THERAPIST, 0, safe=True)
-    decide(cmd_refused, Reason.THERAPIST_REFUSED_OVER_CEILING)
-    decide(has_cmd & ~cmd_safe & ~cmd_legal, Reason.ILLEGAL_ACTION)
-    decide(has_cmd & ~cmd_safe, Reason.THERAPIST, cmd_action)
-
-    # 3-6: go safe and latch.
-    for cond, r in (
-        (panic, Reason.PANIC_SAFE),
-        (removed, Reason.REMOVED_SAFE),
-        (over_hard, Reason.HARD_MAX_SAFE),
-        (blind_s >= cfg.blind_safe_after_s, Reason.BLIND_SAFE),
-        (lost_s >= cfg.blind_safe_after_s, Reason.HEADSET_LOST_SAFE),
-    ):
-        newly = cond & ~decided
-        decide(newly, r, 0, safe=True)
-        latch_reason = np.where(newly & ~latched, int(r), latch_reason)
-        latched |= newly
-
-    # 7: latched → hold in the safe state.
-    decide(latched, Reason.LATCHED_SAFE)
-    # 8: headset lost → no scene changes.
-    decide(lost, Reason.HEADSET_LOST_HOLD)
-    # 9: sustained over the ceiling → step down.
-    decide(sustained, Reason.CEILING_STEP_DOWN, step_down_action(sc, pos, proposed))
-    esc = is_escalation(proposed)
-    # 10-11: no escalation blind or over the ceiling.
-    decide(blind & esc, Reason.BLIND_NO_ESCALATION)
-    decide(over_ceiling & esc, Reason.OVER_CEILING_NO_ESCALATION)
-    # 12: impossible proposals.
-    decide(~legal, Reason.ILLEGAL_ACTION)
-    # 13: minimum dwell (a step down above the window is exempt).
-    down_exempt = (proposed > 0) & ~esc & ~blind & (above > cfg.window_high_bpm)
-    decide((proposed > 0) & (since < cfg.min_dwell_s) & ~down_exempt, Reason.MIN_DWELL)
-    # Otherwise: the proposal.
-    decide(np.ones(n, dtype=bool), Reason.NONE, proposed)
-
-    # A therapist's safe command latches too: the policy waits for a resume.
-    latch_reason = np.where(has_cmd & cmd_safe & ~latched, int(Reason.THERAPIST), latch_reason)
-    latched |= has_cmd & cmd_safe
-
-    verdict = Verdict(action=action, go_safe=go_safe, reason=reason)
-    new_state = ShieldState(
-        above_ceiling_s=np.where(go_safe | (reason == int(Reason.CEILING_STEP_DOWN)), 0.0, above_ceiling_s),
-        latched=latched,
-        latch_reason=latch_reason,
-    )
-    return verdict, new_state
+    return Verdict(action=action, go_safe=go_safe, reason=reason), new_state
 
 
 def resume(state: ShieldState, which: np.ndarray | None = None) -> ShieldState:

@@ -16,6 +16,7 @@ from exposure_ctrl.safety import (
     SafetyInputs,
     ShieldConfig,
     ShieldState,
+    Verdict,
     is_escalation,
     resume,
     shield_step,
@@ -232,3 +233,177 @@ def test_batch_equals_single_runs(b):
         v1, s1 = shield_step(CFG, SC, st1, one, proposed[i : i + 1], 5.0)
         assert (v1.action[0], v1.go_safe[0], v1.reason[0]) == (v.action[i], v.go_safe[i], v.reason[i])
         assert s1.latched[0] == s.latched[i]
+
+
+# --- the compiled kernel against the plain vectorised form it replaced -----------------------------
+# The reference below is the shield as first written with masked numpy operations over the batch
+# (rule order by successive masks). It is kept here, in the tests only, as an independent oracle.
+
+def _ref_is_escalation(action: np.ndarray) -> np.ndarray:
+    """True for *up* actions (more fear): odd action indices."""
+    a = np.asarray(action)
+    return (a > 0) & (a % 2 == 1)
+
+
+def _ref_step_down_action(sc: object, positions: np.ndarray, preferred: np.ndarray | None = None) -> np.ndarray:
+    """The de-escalating action the shield takes, per patient (0 when nothing can go down).
+
+    The policy's own proposal is kept when it is a legal step down; otherwise the parameter whose
+    current level contributes most intensity (weighted prior) steps down, as a therapist would
+    remove the strongest element first.
+    """
+    pos = np.asarray(positions, dtype=np.int64)
+    n, k = pos.shape
+    mask = sc.action_mask(pos)  # (N, 1+2K)
+    down_ok = mask[:, 2::2]  # (N, K)
+    contrib = sc.intensity_table[np.arange(k), pos]  # (N, K) weighted contributions
+    # Prefer the level that drops intensity the most (largest contribution); ties → lower index.
+    score = np.where(down_ok, contrib, -np.inf)
+    best = np.argmax(score, axis=1)
+    action = np.where(np.isfinite(score.max(axis=1)), 2 + 2 * best, 0)
+    if preferred is not None:
+        pref = np.asarray(preferred, dtype=np.int64)
+        pref_ok = (pref > 0) & (pref < sc.n_actions) & (pref % 2 == 0)
+        pref_ok &= mask[np.arange(n), np.clip(pref, 0, sc.n_actions - 1)]
+        action = np.where(pref_ok, pref, action)
+    return action.astype(np.int64)
+
+
+def reference_shield_step(
+    cfg: ShieldConfig,
+    sc: object,
+    state: ShieldState,
+    inputs: SafetyInputs,
+    proposed: np.ndarray,
+    dt: float,
+    therapist: np.ndarray | None = None,
+) -> tuple[Verdict, ShieldState]:
+    """Apply the rules in the module docstring; return the verdict and the new state.
+
+    ``dt`` is the time since the previous call (one decision period). ``therapist`` holds per
+    patient :data:`NO_COMMAND`, :data:`THERAPIST_SAFE` or an action index.
+    """
+    proposed = np.asarray(proposed, dtype=np.int64).reshape(-1)
+    n = proposed.shape[0]
+    pos = np.asarray(inputs.positions, dtype=np.int64).reshape(n, -1)
+    cmd = (
+        np.full(n, NO_COMMAND, dtype=np.int64)
+        if therapist is None
+        else np.asarray(therapist, dtype=np.int64).reshape(-1)
+    )
+    hr = np.asarray(inputs.hr_bpm, dtype=float)
+    above = np.asarray(inputs.hr_above_baseline_bpm, dtype=float)
+    blind_s = np.asarray(inputs.blind_s, dtype=float)
+    lost_s = np.asarray(inputs.headset_lost_s, dtype=float)
+    panic = np.asarray(inputs.panic, dtype=bool)
+    since = np.asarray(inputs.since_change_s, dtype=float)
+    removed = (
+        np.zeros(n, dtype=bool) if inputs.removed is None else np.asarray(inputs.removed, dtype=bool)
+    )
+
+    blind = ~(blind_s < cfg.stale_after_s)  # NaN/inf → blind
+    lost = lost_s > 0
+    over_ceiling = ~blind & (above > cfg.ceiling_bpm)  # NaN compares False
+    over_hard = hr >= cfg.hard_max_bpm
+    above_ceiling_s = np.where(over_ceiling, state.above_ceiling_s + dt, 0.0)
+    sustained = over_ceiling & (above_ceiling_s >= cfg.ceiling_sustained_s)
+
+    mask = sc.action_mask(pos)
+    legal = (proposed >= 0) & (proposed < sc.n_actions)
+    legal &= mask[np.arange(n), np.clip(proposed, 0, sc.n_actions - 1)]
+
+    action = np.zeros(n, dtype=np.int64)
+    go_safe = np.zeros(n, dtype=bool)
+    reason = np.full(n, int(Reason.NONE), dtype=np.int64)
+    decided = np.zeros(n, dtype=bool)
+    latched = state.latched.copy()
+    latch_reason = state.latch_reason.copy()
+
+    def decide(where: np.ndarray, r: Reason, act: np.ndarray | int = 0, safe: bool = False) -> None:
+        nonlocal decided
+        w = where & ~decided
+        action[w] = np.broadcast_to(act, (n,))[w]
+        go_safe[w] = safe
+        reason[w] = int(r)
+        decided |= w
+
+    # 1-2: therapist first.
+    has_cmd = cmd != NO_COMMAND
+    cmd_safe = cmd == THERAPIST_SAFE
+    cmd_action = np.where(has_cmd & ~cmd_safe, cmd, 0)
+    cmd_legal = (cmd_action >= 0) & (cmd_action < sc.n_actions)
+    cmd_legal &= mask[np.arange(n), np.clip(cmd_action, 0, sc.n_actions - 1)]
+    cmd_refused = has_cmd & ~cmd_safe & _ref_is_escalation(cmd_action) & (over_ceiling | over_hard)
+    decide(has_cmd & cmd_safe, Reason.THERAPIST, 0, safe=True)
+    decide(cmd_refused, Reason.THERAPIST_REFUSED_OVER_CEILING)
+    decide(has_cmd & ~cmd_safe & ~cmd_legal, Reason.ILLEGAL_ACTION)
+    decide(has_cmd & ~cmd_safe, Reason.THERAPIST, cmd_action)
+
+    # 3-6: go safe and latch.
+    for cond, r in (
+        (panic, Reason.PANIC_SAFE),
+        (removed, Reason.REMOVED_SAFE),
+        (over_hard, Reason.HARD_MAX_SAFE),
+        (blind_s >= cfg.blind_safe_after_s, Reason.BLIND_SAFE),
+        (lost_s >= cfg.blind_safe_after_s, Reason.HEADSET_LOST_SAFE),
+    ):
+        newly = cond & ~decided
+        decide(newly, r, 0, safe=True)
+        latch_reason = np.where(newly & ~latched, int(r), latch_reason)
+        latched |= newly
+
+    # 7: latched → hold in the safe state.
+    decide(latched, Reason.LATCHED_SAFE)
+    # 8: headset lost → no scene changes.
+    decide(lost, Reason.HEADSET_LOST_HOLD)
+    # 9: sustained over the ceiling → step down.
+    decide(sustained, Reason.CEILING_STEP_DOWN, _ref_step_down_action(sc, pos, proposed))
+    esc = _ref_is_escalation(proposed)
+    # 10-11: no escalation blind or over the ceiling.
+    decide(blind & esc, Reason.BLIND_NO_ESCALATION)
+    decide(over_ceiling & esc, Reason.OVER_CEILING_NO_ESCALATION)
+    # 12: impossible proposals.
+    decide(~legal, Reason.ILLEGAL_ACTION)
+    # 13: minimum dwell (a step down above the window is exempt).
+    down_exempt = (proposed > 0) & ~esc & ~blind & (above > cfg.window_high_bpm)
+    decide((proposed > 0) & (since < cfg.min_dwell_s) & ~down_exempt, Reason.MIN_DWELL)
+    # Otherwise: the proposal.
+    decide(np.ones(n, dtype=bool), Reason.NONE, proposed)
+
+    # A therapist's safe command latches too: the policy waits for a resume.
+    latch_reason = np.where(has_cmd & cmd_safe & ~latched, int(Reason.THERAPIST), latch_reason)
+    latched |= has_cmd & cmd_safe
+
+    verdict = Verdict(action=action, go_safe=go_safe, reason=reason)
+    new_state = ShieldState(
+        above_ceiling_s=np.where(go_safe | (reason == int(Reason.CEILING_STEP_DOWN)), 0.0, above_ceiling_s),
+        latched=latched,
+        latch_reason=latch_reason,
+    )
+    return verdict, new_state
+
+
+@st.composite
+def batch_with_commands(draw):
+    inp, proposed, state = draw(batch())
+    therapist = np.array(
+        [draw(st.sampled_from([NO_COMMAND, NO_COMMAND, THERAPIST_SAFE]) | st.integers(-3, SC.n_actions + 3)) for _ in range(N)],
+        dtype=np.int64,
+    )
+    state = dataclasses.replace(state, latch_reason=np.where(state.latched, int(Reason.PANIC_SAFE), 0))
+    return inp, proposed, state, therapist, draw(st.sampled_from([0.0, 1.0, 5.0, 30.0]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(batch_with_commands())
+def test_kernel_equals_the_vectorised_reference(b):
+    inp, proposed, state, therapist, dt = b
+    v, s = shield_step(CFG, SC, state, inp, proposed, dt, therapist)
+    with np.errstate(invalid="ignore"):
+        rv, rs = reference_shield_step(CFG, SC, state, inp, proposed, dt, therapist)
+    np.testing.assert_array_equal(v.reason, rv.reason)
+    np.testing.assert_array_equal(v.action, rv.action)
+    np.testing.assert_array_equal(v.go_safe, rv.go_safe)
+    np.testing.assert_array_equal(s.above_ceiling_s, rs.above_ceiling_s)
+    np.testing.assert_array_equal(s.latched, rs.latched)
+    np.testing.assert_array_equal(s.latch_reason, rs.latch_reason)
