@@ -25,13 +25,14 @@ from exposure_ctrl.arousal import ArousalTracker, Feature
 from exposure_ctrl.errors import ConfigError
 from exposure_ctrl.safety import Reason, SafetyInputs, ShieldConfig, ShieldState, resume, shield_step
 from exposure_ctrl.scenario.model import Scenario
+from exposure_ctrl.sim import kernels as K
 from exposure_ctrl.sim import patient as pt
 from exposure_ctrl.sim.arrays import put_rows, take_rows
 from exposure_ctrl.sim.cohorts import EVAL_SIZE, CohortSpec, Mixture, Split, sample_patients
 from exposure_ctrl.sim.noise import NoiseLayout, split_noise
 from exposure_ctrl.sim.observation import ObservationLayout
 from exposure_ctrl.sim.records import Recorder, SessionEnd, SessionStart, StepRecord
-from exposure_ctrl.sim.reward import RewardConfig, reward_terms
+from exposure_ctrl.sim.reward import RewardConfig
 from exposure_ctrl.sim.sensors import SensorConfig
 from exposure_ctrl.sim.simulator import Simulator
 
@@ -142,6 +143,14 @@ class SessionBatch:
         self.sim: Simulator | None = None
         self.tracker: ArousalTracker | None = None
         self._tracker_obs = np.zeros((n, self.layout.tracker_size))
+        # per-step constants (never written) and what depends on the positions only
+        self._reward_weights = options.reward.weights
+        self._exposure_max_s = float(scenario.timing.exposure_max_s)
+        self._all_rows = np.ones(n, dtype=bool)
+        self._no_rows = np.zeros(n, dtype=bool)
+        self._no_suds = np.full(n, np.nan)
+        self._no_recovery = np.full(n, np.nan)
+        self._scene_changed()
 
     # --- rows ----------------------------------------------------------------------------------
 
@@ -224,7 +233,9 @@ class SessionBatch:
             self.sim.put_rows(rows, sim)
             self.tracker.put_rows(rows, tr)
         self._tracker_obs[rows] = tobs
+        self.positions = self.positions.copy()
         self.positions[rows] = start
+        self._scene_changed()
         self.ended[rows] = False
         self.since_change_s[rows] = 0.0
         self.exposure_s[rows] = 0.0
@@ -266,7 +277,8 @@ class SessionBatch:
         return self.layout.build(tobs, self.positions, self.exposure_s)
 
     def action_masks(self) -> np.ndarray:
-        return self.sc.action_mask(self.positions)
+        """Legal actions of every row now, (N, 1 + 2K) (a new array)."""
+        return self._masks.copy()
 
     # --- the step ---------------------------------------------------------------------------
 
@@ -283,15 +295,18 @@ class SessionBatch:
             raise RuntimeError("start the sessions before stepping")
         n = self.n
         P = self.period_s
-        a = np.asarray(actions, dtype=np.int64).reshape(n)
-        act = np.ones(n, dtype=bool) if active is None else np.asarray(active, dtype=bool)
-        if not act.all():
-            a = np.where(act, a, 0)
+        a = np.array(actions, dtype=np.int64, copy=True).reshape(n)
+        if active is None:
+            act = self._all_rows
+        else:
+            act = np.asarray(active, dtype=bool)
+            if not act.all():
+                a[~act] = 0
         t = sim.patient.t_s.copy()
 
         # the simulated therapist resumes a latched shield once the patient is calm and seen
-        fresh = self._tracker_obs[:, Feature.STALE] < 0.5
         if self.opts.therapist_resume_s is not None and self.shield.latched.any():
+            fresh = self._tracker_obs[:, Feature.STALE] < 0.5
             calm = fresh & (self._tracker_obs[:, Feature.HR_ABOVE_BPM] < self.window[1])
             which = self.shield.latched & (self.latched_s >= self.opts.therapist_resume_s) & calm
             if which.any():
@@ -300,21 +315,28 @@ class SessionBatch:
 
         inputs = safety_inputs(self._tracker_obs, tr.features.hr, self.positions, self.since_change_s)
         verdict, self.shield = shield_step(self.shield_cfg, sc, self.shield, inputs, a, P)
-        moved = sc.apply_action(self.positions, verdict.action)
-        new = np.where(verdict.go_safe[:, None], self.safe[None, :], moved)
-        changed = np.any(new != self.positions, axis=1)
-        if changed.any():
-            tr.set_scene(t, new, mask=changed)
-        shown = new
-        self.positions = new
+        # the scene: most periods nothing moves (the shield's dwell time), so skip the work then
+        new = self.positions
+        if verdict.action.any():
+            new = sc.apply_action(new, verdict.action)
+        if verdict.go_safe.any():
+            new = np.where(verdict.go_safe[:, None], self.safe[None, :], new)
+        if new is self.positions:
+            changed = self._no_rows
+        else:
+            changed = np.any(new != self.positions, axis=1)
+            if changed.any():
+                tr.set_scene(t, new, mask=changed)
+            self.positions = new
+            self._scene_changed()
 
-        step = sim.step(shown)
+        step = sim.step(new)
         f = step.frames
         tr.update_block(f.t_s, f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
         t_end = t + P
         prev_exp = self.exposure_s
         self.exposure_s = prev_exp + P
-        suds = np.full(n, np.nan)
+        suds = self._no_suds
         every = self.opts.suds_every_s
         if every is not None:
             due = np.floor(self.exposure_s / every + 1e-9) > np.floor(prev_exp / every + 1e-9)
@@ -323,58 +345,63 @@ class SessionBatch:
                 suds = np.where(due, step.trace.suds, np.nan)
         self._tracker_obs = tr.tick(t_end)
 
-        reason = verdict.reason
-        stepi = np.maximum(sc.hierarchy_index_of_intensity(sc.intensity_of_positions(new)), -1)
-        progress = np.maximum(stepi - self.max_step, 0)
-        self.max_step = np.maximum(self.max_step, stepi)
-        policy_changed = changed & (reason == int(Reason.NONE))
-        blocked = (a != 0) & (reason != int(Reason.NONE)) & (verdict.action != a)
-        aborted = step.trace.aborted_now & act
-        terms = reward_terms(
-            self.opts.reward, step.trace.arousal_bpm, self.window, self.ceiling, progress, policy_changed, blocked, aborted
+        # progress, refusals, reward, clocks and the session's end: one compiled pass
+        terms = np.empty((6, n))
+        total = np.empty(n)
+        aborted = np.empty(n, dtype=bool)
+        completed = np.empty(n, dtype=bool)
+        terminated = np.empty(n, dtype=bool)
+        K.session_rows(
+            self._reward_weights, step.trace.arousal_bpm, self.window[0], self.window[1], self.ceiling,
+            P, self._exposure_max_s, a, verdict.action, verdict.reason, changed, act,
+            step.trace.aborted_now, self.shield.latched, self._step_index,
+            self.max_step, self.in_window_s, self.since_change_s, self.latched_s, self.exposure_s, self.ended,
+            terms, total, aborted, completed, terminated,
         )
-        self.in_window_s += terms.in_window * P
-        self.since_change_s = np.where(changed, P, self.since_change_s + P)
-        self.latched_s = np.where(self.shield.latched, self.latched_s + P, 0.0)
-        completed = act & ~aborted & (self.exposure_s >= sc.timing.exposure_max_s - 1e-9)
-        terminated = aborted | completed
-        recovery_s = np.full(n, np.nan)
-        self.ended |= terminated
+        recovery_s = self._no_recovery
         if terminated.any():
             self.end_habituation = np.where(terminated[:, None], sim.patient.habituation, self.end_habituation)
             self.course_open &= ~(aborted | (terminated & (self.session + 1 >= self.opts.course_sessions)))
             if self.opts.recovery and completed.any():
                 done_rows = np.flatnonzero(completed)
+                recovery_s = np.full(n, np.nan)
                 recovery_s[done_rows] = self._recovery(done_rows)
 
         info = {
-            "action_mask": self.action_masks(),
+            "action_mask": self._masks.copy(),
             "positions": self.positions.copy(),
-            "hierarchy_index": stepi,
-            "proposed_action": a.copy(),
+            "hierarchy_index": self._step_index.copy(),
+            "proposed_action": a,
             "executed_action": np.where(verdict.go_safe, -1, verdict.action),
-            "shield_reason": reason.copy(),
-            "go_safe": verdict.go_safe.copy(),
-            "t_s": t_end.copy(),
+            "shield_reason": verdict.reason,
+            "go_safe": verdict.go_safe,
+            "t_s": t_end,
             "exposure_s": self.exposure_s.copy(),
-            "suds": suds,
-            "aborted": aborted.copy(),
-            "completed": completed.copy(),
-            "recovery_s": recovery_s,
+            "suds": suds.copy(),
+            "aborted": aborted,
+            "completed": completed,
+            "recovery_s": recovery_s.copy(),
             "reward_terms": {
-                "in_window": terms.in_window,
-                "above_ceiling": terms.above_ceiling,
-                "progress": terms.progress,
-                "changed": terms.changed,
-                "blocked": terms.blocked,
-                "aborted": terms.aborted,
+                "in_window": terms[0],
+                "above_ceiling": terms[1],
+                "progress": terms[2],
+                "changed": terms[3],
+                "blocked": terms[4],
+                "aborted": terms[5],
             },
         }
         if self.opts.truth_in_info:
             info["truth"] = self.truth()
         if self.recorder is not None:
-            self._record(t, a, verdict, terms.total, terms, suds, aborted, step, completed, recovery_s, act)
-        return self.observation(), terms.total, terminated, info
+            self._record(t, a, verdict, total, terms, suds, aborted, step, completed, recovery_s, act)
+        return self.observation(), total, terminated, info
+
+    def _scene_changed(self) -> None:
+        """The positions changed: refresh what depends on them only."""
+        sc = self.sc
+        pos = self.positions
+        self._step_index = np.maximum(sc.hierarchy_index_of_intensity(sc.intensity_of_positions(pos)), -1)
+        self._masks = sc.action_mask(pos)
 
     def truth(self) -> dict[str, np.ndarray]:
         """Ground truth for evaluation: fear, fear-driven rise, and the true effects (bpm) of
@@ -441,8 +468,8 @@ class SessionBatch:
                     shield_reason=Reason(int(verdict.reason[i])).code,
                     go_safe=bool(verdict.go_safe[i]),
                     reward=float(total[i]),
-                    in_window=float(terms.in_window[i]),
-                    above_ceiling=float(terms.above_ceiling[i]),
+                    in_window=float(terms[0, i]),
+                    above_ceiling=float(terms[1, i]),
                     hr_above_bpm=float(hr_above[i]),
                     suds=None if np.isnan(suds[i]) else float(suds[i]),
                     aborted=bool(aborted[i]),

@@ -61,13 +61,17 @@ class NoiseSource:
         self._z: np.ndarray | None = None
         self._i = self.block
 
-    def draw(self) -> tuple[PatientNoise, SensorNoise]:
-        """The next period's noise."""
-        if self._u is None or self._z is None or self._i >= self.block:
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        """The next period's draws as they come: uniforms (n_uniform, N), normals (n_normal, N)."""
+        i = self._i
+        if i >= self.block or self._u is None or self._z is None:
             lay = self.layout
             self._u = self.rng.random((self.block, lay.n_uniform, self.n))
             self._z = self.rng.standard_normal((self.block, lay.n_normal, self.n))
-            self._i = 0
-        u, z = self._u[self._i], self._z[self._i]
-        self._i += 1
-        return split_noise(self.layout, u, z)
+            i = 0
+        self._i = i + 1
+        return self._u[i], self._z[i]  # type: ignore[index]
+
+    def draw(self) -> tuple[PatientNoise, SensorNoise]:
+        """The next period's noise, split into the patient's and the sensor's."""
+        return split_noise(self.layout, *self.next())

@@ -42,6 +42,10 @@ period), :func:`terminal`; the observation functions are the sensor models
 :func:`exposure_ctrl.sim.reward.reward_terms`. Ground truth (:func:`true_action_effects`, fear)
 is for evaluation only and never enters an observation. All randomness enters as explicit noise arrays, so the
 functions are pure: N patients in a batch give exactly what N single runs give.
+
+The arithmetic of a period is compiled: :func:`exposure_ctrl.sim.kernels.transition_rows` (plain
+Python loops over the patients that numba compiles); :func:`transition` runs it on a copy of the
+state, the batched simulator runs it in place, followed by the sensor's kernel in the same call.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ import math
 
 import numpy as np
 
+from exposure_ctrl.sim import kernels as K
+from exposure_ctrl.sim.kernels import HR_MAX_BPM, HR_MIN_BPM
 from exposure_ctrl.sim.stimulus import tables_drive
 
 __all__ = [
@@ -66,6 +72,10 @@ __all__ = [
     "scene_drive",
     "initial",
     "transition",
+    "state_arrays",
+    "own_state",
+    "empty_trace",
+    "trace_arrays",
     "observe_suds",
     "true_action_effects",
     "true_arousal_bpm",
@@ -74,10 +84,6 @@ __all__ = [
     "next_session",
 ]
 
-HR_MIN_BPM = 35.0
-HR_MAX_BPM = 210.0
-_RSA_FLOOR = 0.3  # RSA amplitude never falls below 30 % of its resting value
-_TWO_PI = 2.0 * math.pi
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +140,27 @@ class PatientParams:
     @property
     def n_parameters(self) -> int:
         return int(self.level_drive.shape[1])
+
+    def kernel_args(self) -> tuple[np.ndarray, ...]:
+        """The parameters as the kernels take them: the scalar parameters packed as one
+        (len(:data:`~exposure_ctrl.sim.kernels.PARAM_ROWS`), N) matrix, then ``level_drive``,
+        ``level_gain``, ``interaction`` and ``drive_scale`` (C-ordered float64).
+
+        Built once per parameter set and kept: change parameters with ``dataclasses.replace``,
+        never by writing into their arrays.
+        """
+        args = self.__dict__.get("_kernel_args")
+        if args is None:
+            f = np.float64
+            args = (
+                np.stack([np.asarray(getattr(self, name), dtype=f) for name in K.PARAM_ROWS]),
+                np.ascontiguousarray(self.level_drive, dtype=f),
+                np.ascontiguousarray(self.level_gain, dtype=f),
+                np.ascontiguousarray(self.interaction, dtype=f),
+                np.ascontiguousarray(self.drive_scale, dtype=f),
+            )
+            object.__setattr__(self, "_kernel_args", args)
+        return args
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,10 +275,6 @@ def scene_drive(
     )
 
 
-def _row_sum(a: np.ndarray) -> np.ndarray:
-    return np.einsum("nk->n", a)
-
-
 # --- initial state ------------------------------------------------------------------------------
 
 
@@ -309,13 +332,78 @@ def next_session(params: PatientParams, habituation: np.ndarray) -> np.ndarray:
 # --- one decision period ------------------------------------------------------------------------
 
 
-def _psin(cycles: np.ndarray) -> np.ndarray:
-    """A smooth periodic wave with period 1 (a parabolic sine, within 6 % of sin(2πx)).
+def state_arrays(state: PatientState) -> tuple[np.ndarray, ...]:
+    """The state's arrays in the kernels' argument order (they update them in place)."""
+    return (
+        state.t_s,
+        state.shown,
+        state.pending,
+        state.pending_in_s,
+        state.fear_fast,
+        state.fear_slow,
+        state.habituation,
+        state.above_tolerance_s,
+        state.aborted,
+        state.drift_bpm,
+        state.settle_bpm,
+        state.last_beat_s,
+        state.resp_phase,
+        state.hr_bpm,
+    )
 
-    np.sin is slow on this machine's numpy build (no SIMD); breathing is not a sinusoid anyway.
-    """
-    y = 2.0 * (cycles - np.floor(cycles)) - 1.0  # -1..1
-    return -4.0 * y * (1.0 - np.abs(y))
+
+def own_state(state: PatientState) -> PatientState:
+    """A copy whose arrays are fresh, C-ordered and of the kernels' dtypes (float64, int64 for
+    positions, bool for ``aborted``): safe to update in place."""
+    f = np.float64
+    return PatientState(
+        t_s=np.array(state.t_s, dtype=f),
+        shown=np.array(state.shown, dtype=np.int64, order="C"),
+        pending=np.array(state.pending, dtype=np.int64, order="C"),
+        pending_in_s=np.array(state.pending_in_s, dtype=f),
+        fear_fast=np.array(state.fear_fast, dtype=f),
+        fear_slow=np.array(state.fear_slow, dtype=f),
+        habituation=np.array(state.habituation, dtype=f, order="C"),
+        above_tolerance_s=np.array(state.above_tolerance_s, dtype=f),
+        aborted=np.array(state.aborted, dtype=bool),
+        drift_bpm=np.array(state.drift_bpm, dtype=f),
+        settle_bpm=np.array(state.settle_bpm, dtype=f),
+        last_beat_s=np.array(state.last_beat_s, dtype=f),
+        resp_phase=np.array(state.resp_phase, dtype=f),
+        hr_bpm=np.array(state.hr_bpm, dtype=f),
+    )
+
+
+def empty_trace(n: int, s: int, b: int) -> PeriodTrace:
+    """Uninitialised trace arrays for N patients, S grid points and B beat slots."""
+    return PeriodTrace(
+        fear=np.empty((s, n)),
+        hr_bpm=np.empty((s, n)),
+        arousal_bpm=np.empty((s, n)),
+        beat_t_s=np.empty((b, n)),
+        beat_rr_ms=np.empty((b, n)),
+        beat_valid=np.empty((b, n), dtype=bool),
+        aborted_now=np.empty(n, dtype=bool),
+        suds=np.empty(n),
+    )
+
+
+def trace_arrays(trace: PeriodTrace) -> tuple[np.ndarray, ...]:
+    """The trace's arrays in the kernels' argument order (they write them)."""
+    return (
+        trace.fear,
+        trace.hr_bpm,
+        trace.arousal_bpm,
+        trace.beat_t_s,
+        trace.beat_rr_ms,
+        trace.beat_valid,
+        trace.aborted_now,
+        trace.suds,
+    )
+
+
+def _c(a: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=dtype)
 
 
 def transition(
@@ -327,170 +415,37 @@ def transition(
 ) -> tuple[PatientState, PeriodTrace]:
     """Advance N patients by one decision period with the scene ``positions`` (N, K) shown from
     its start. Aborted patients keep being simulated (their heart keeps beating) but stay aborted.
+
+    Pure: ``state`` is left as it is. The arithmetic is :func:`exposure_ctrl.sim.kernels.transition_rows`
+    (the batched simulator runs the same kernel in place, fused with the sensor's).
     """
-    p = params
-    n = p.n
-    S = grid.n
-    P = grid.period_s
-    pos = np.asarray(positions, dtype=np.int64)
-    hab = state.habituation
-
-    # -- the scene: a change is perceived after the onset delay --------------------------------
-    changed = np.any(pos != state.pending, axis=1)
-    pending = np.where(changed[:, None], pos, state.pending)
-    pending_in = np.where(changed, p.onset_delay_s, state.pending_in_s)
-    T0, raw_shown = scene_drive(p, state.shown, hab)
-    has_pending = np.isfinite(pending_in)
-    if has_pending.any():
-        T1, raw_pending = scene_drive(p, pending, hab)
-    else:  # nothing new to perceive (most periods of a single patient)
-        T1, raw_pending = T0, raw_shown
-    d = np.where(has_pending, np.minimum(pending_in, P), P)  # switch time within the period
-    switches = has_pending & (pending_in <= P)
-    shown = np.where(switches[:, None], pending, state.shown)
-    pending_in = np.where(switches, np.inf, np.where(has_pending, pending_in - P, np.inf))
-    T1 = np.where(switches, T1, T0)
-
-    # -- fast fear: exact exponential approach, piecewise around the switch ---------------------
-    f0 = state.fear_fast
-    tau0 = np.where(T0 > f0, p.rise_tau_s, p.decay_tau_s)
-    f_d = T0 + (f0 - T0) * np.exp(-d / tau0)
-    tau1 = np.where(T1 > f_d, p.rise_tau_s, p.decay_tau_s)
-    off = grid.offsets_s[:, None]  # (S, 1)
-    before = off <= d  # (S, N)
-    e0 = np.exp(-np.minimum(off, d) / tau0)
-    e1 = np.exp(-np.maximum(off - d, 0.0) / tau1)
-    fast = np.where(before, T0 + (f0 - T0) * e0, T1 + (f_d - T1) * e1)  # (S, N)
-
-    # -- slow fear follows the fast component over minutes --------------------------------------
-    inv_s = 1.0 / S
-    fast_mean = fast.sum(axis=0) * inv_s
-    slow_end = fast_mean + (state.fear_slow - fast_mean) * np.exp(-P / p.slow_tau_s)
-    frac = off / P
-    slow = state.fear_slow + (slow_end - state.fear_slow) * frac
-    beta = p.slow_frac
-    fear = (1.0 - beta) * fast + beta * slow  # (S, N)
-    fear_mean = fear.sum(axis=0) * inv_s
-
-    # -- habituation / sensitisation (per parameter shown at a feared level) --------------------
-    # a more feared scene dishabituates: part of what was habituated is lost (classic
-    # habituation: a novel, stronger stimulus restores the response)
-    escalated = switches & (T1 > T0 + 1e-3)
-    if escalated.any():
-        hab = np.where(escalated[:, None] & (hab > 0), hab * (1.0 - p.dishabituation[:, None]), hab)
-    act = p.activation
-    gate = np.minimum(np.maximum((fear_mean - act) / (0.5 * act), 0.0), 1.0) * (fear_mean <= p.tolerance)
-    excess = np.minimum(np.maximum(fear_mean / p.tolerance - 1.0, 0.0), 1.0)
-    raw_now = np.where(switches[:, None], raw_pending, raw_shown)
-    present = raw_now > np.maximum(0.02 * _row_sum(raw_now), 1e-9)[:, None]
-    # habituation removes up to habituation_max of the current level's contribution, at a rate
-    # proportional to what is left to remove; sensitisation adds up to sensitisation_max of it
-    target_h = p.habituation_max[:, None] * raw_now
-    target_s = -p.sensitisation_max[:, None] * raw_now
-    dh = P * (
-        p.habituation_per_s[:, None] * gate[:, None] * np.maximum(target_h - hab, 0.0)
-        - p.sensitisation_per_s[:, None] * excess[:, None] * np.maximum(hab - target_s, 0.0)
+    new = own_state(state)
+    n = params.n
+    trace = empty_trace(n, grid.n, noise.beat_u.shape[0])
+    K.transition_rows(
+        *params.kernel_args(),
+        *state_arrays(new),
+        _c(np.broadcast_to(positions, new.shown.shape), np.int64),
+        _c(noise.beat_u),
+        _c(noise.ectopic_u),
+        _c(noise.z),
+        grid.offsets_s,
+        grid.period_s,
+        grid.dt_s,
+        *trace_arrays(trace),
     )
-    hab_new = hab + np.where(present, dh, 0.0)
-
-    # -- abort: time above tolerance, draining twice as fast below it ----------------------------
-    n_above = (fear > p.tolerance).sum(axis=0)
-    above_s = np.maximum(state.above_tolerance_s + grid.dt_s * (n_above - 2.0 * (S - n_above)), 0.0)
-    aborted_now = ~state.aborted & (above_s >= p.abort_after_s)
-    aborted = state.aborted | aborted_now
-
-    # -- heart rate at the grid points ------------------------------------------------------------
-    a_d = np.exp(-P / p.drift_tau_s)
-    drift_end = state.drift_bpm * a_d + p.drift_sd_bpm * np.sqrt(1.0 - a_d * a_d) * noise.z[0]
-    drift = state.drift_bpm + (drift_end - state.drift_bpm) * frac
-    settle = state.settle_bpm * np.exp(-off / p.settle_tau_s)
-    arousal = p.hr_gain_bpm * fear
-    hr_all = np.empty((S + 1, n))  # at 0, dt, ..., P
-    hr_all[0] = state.hr_bpm
-    hr = hr_all[1:]  # (S, N)
-    np.minimum(np.maximum(p.hr_rest_bpm + drift + settle + arousal, HR_MIN_BPM), HR_MAX_BPM, out=hr)
-
-    # -- beats ----------------------------------------------------------------------------------
-    t0 = state.t_s
-    rsa = p.rsa_frac * np.maximum(1.0 - p.rsa_fear_drop * fear_mean, _RSA_FLOOR)
-    hr_hi = float(hr_all.max()) if n else HR_MIN_BPM
-    n_beats = min(noise.beat_u.shape[0], int(math.ceil(P * hr_hi / 60.0 * 1.25)) + 2)
-    hr_mean = hr_all.sum(axis=0) * (1.0 / (S + 1))
-    rr_est = 60.0 / hr_mean  # (N,) s
-    j = np.arange(1, n_beats + 1, dtype=float)[:, None]
-    tau = (state.last_beat_s - t0) + j * rr_est  # (B, N) approximate beat times in the period
-    x = np.minimum(np.maximum(tau * (1.0 / grid.dt_s), 0.0), S - 1e-9)
-    i0 = x.astype(np.int64)
-    w = x - i0
-    cols = np.arange(n)
-    flat = hr_all.reshape(-1)
-    h_lo = np.take(flat, i0 * n + cols)
-    h_hi = np.take(flat, (i0 + 1) * n + cols)
-    hr_b = h_lo + w * (h_hi - h_lo)
-    cyc = state.resp_phase + p.resp_hz * tau
-    rr = (60000.0 / hr_b) * (1.0 + rsa * _psin(cyc)) + (
-        p.jitter_ms * math.sqrt(12.0) * (noise.beat_u[:n_beats] - 0.5)
-    )
-    # rare ectopic beat: premature (65 %) then compensatory (135 %)
-    n_expected = P * hr_mean / 60.0
-    ect = noise.ectopic_u[0] < p.ectopic_per_beat * n_expected
-    if np.any(ect):
-        which = np.minimum((noise.ectopic_u[1] * np.maximum(n_expected - 1.0, 1.0)).astype(np.int64), n_beats - 2)
-        rows = np.arange(n_beats)[:, None]
-        rr = np.where(ect & (rows == which), rr * 0.65, rr)
-        rr = np.where(ect & (rows == which + 1), rr * 1.35, rr)
-    rr = np.minimum(np.maximum(rr, 60000.0 / HR_MAX_BPM * 0.6), 60000.0 / HR_MIN_BPM * 1.4)
-    bt = np.empty_like(rr)
-    acc = state.last_beat_s.copy()
-    for b in range(n_beats):  # cumulative sum, faster than np.cumsum here
-        acc = acc + rr[b] * 0.001
-        bt[b] = acc
-    t_end = t0 + P
-    valid = bt <= t_end
-    last_beat = np.where(valid, bt, -np.inf).max(axis=0)
-    last_beat = np.where(np.isfinite(last_beat), last_beat, state.last_beat_s)
-
-    resp_end = state.resp_phase + p.resp_hz * P + 0.02 * noise.z[1]
-    resp_end = resp_end - np.floor(resp_end)
-
-    fear_end = fear[-1]
-    new_state = PatientState(
-        t_s=t_end,
-        shown=shown,
-        pending=pending,
-        pending_in_s=pending_in,
-        fear_fast=fast[-1],
-        fear_slow=slow_end,
-        habituation=hab_new,
-        above_tolerance_s=above_s,
-        aborted=aborted,
-        drift_bpm=drift_end,
-        settle_bpm=settle[-1],
-        last_beat_s=last_beat,
-        resp_phase=resp_end,
-        hr_bpm=hr[-1],
-    )
-    trace = PeriodTrace(
-        fear=fear,
-        hr_bpm=hr,
-        arousal_bpm=arousal,
-        beat_t_s=bt,
-        beat_rr_ms=rr,
-        beat_valid=valid,
-        aborted_now=aborted_now,
-        suds=observe_suds(p, fear_end, noise.z[2]),
-    )
-    return new_state, trace
+    return new, trace
 
 
 def observe_suds(params: PatientParams, fear: np.ndarray, z: np.ndarray) -> np.ndarray:
     """The SUDS rating (0..100, whole numbers) the patients would give at fear ``fear``.
 
-    A saturating monotone function of fear with a per-patient scale and bias, plus rating noise.
+    A saturating monotone function of fear with a per-patient scale and bias, plus rating noise
+    (:func:`exposure_ctrl.sim.kernels.suds_of`).
     """
-    f = np.maximum(fear, 0.0)
-    s = 100.0 * (1.0 - np.exp(-params.suds_scale * f)) + params.suds_bias + params.suds_noise * z
-    return np.clip(np.round(s), 0.0, 100.0)
+    out = np.empty(params.n)
+    K.suds_rows(_c(params.suds_scale), _c(params.suds_bias), _c(params.suds_noise), _c(fear), _c(z), out)
+    return out
 
 
 # --- ground truth for evaluation ------------------------------------------------------------------

@@ -20,6 +20,8 @@ import dataclasses
 
 import numpy as np
 
+from exposure_ctrl.sim import kernels as K
+
 __all__ = ["RewardConfig", "RewardTerms", "reward_terms"]
 
 
@@ -33,6 +35,11 @@ class RewardConfig:
     change: float = 0.05
     blocked: float = 0.1
     abort: float = 50.0
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weights in the kernels' order: window, ceiling, progress, change, blocked, abort."""
+        return np.array([self.window, self.ceiling, self.progress, self.change, self.blocked, self.abort], dtype=np.float64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,21 +68,21 @@ def reward_terms(
     blocked: np.ndarray,
     aborted: np.ndarray,
 ) -> RewardTerms:
-    """Terms and total from the period's fear-driven rise sampled on its grid (S, N)."""
-    a = arousal_bpm
-    s = a.shape[0]
-    in_w = ((a >= window[0]) & (a <= window[1])).sum(axis=0) / s
-    above = (a > ceiling_bpm).sum(axis=0) / s
-    prog = np.asarray(progress, dtype=np.float64)
-    ch = np.asarray(changed, dtype=np.float64)
-    bl = np.asarray(blocked, dtype=np.float64)
-    ab = np.asarray(aborted, dtype=np.float64)
-    total = (
-        cfg.window * in_w
-        - cfg.ceiling * above
-        + cfg.progress * prog
-        - cfg.change * ch
-        - cfg.blocked * bl
-        - cfg.abort * ab
+    """Terms and total from the period's fear-driven rise sampled on its grid (S, N).
+
+    The arithmetic is :func:`exposure_ctrl.sim.kernels.reward_of`, which the environments'
+    per-step bookkeeping (:func:`~exposure_ctrl.sim.kernels.session_rows`) runs too.
+    """
+    a = np.ascontiguousarray(arousal_bpm, dtype=np.float64)
+    n = a.shape[1]
+    terms = np.empty((6, n))
+    total = np.empty(n)
+
+    def rows(x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)))
+
+    K.reward_rows(
+        cfg.weights, a, float(window[0]), float(window[1]), float(ceiling_bpm),
+        rows(progress), rows(changed), rows(blocked), rows(aborted), terms, total,
     )
-    return RewardTerms(in_w, above, prog, ch, bl, ab, total)
+    return RewardTerms(terms[0], terms[1], terms[2], terms[3], terms[4], terms[5], total)

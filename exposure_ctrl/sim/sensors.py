@@ -31,6 +31,8 @@ import numpy as np
 from exposure_ctrl.errors import ConfigError
 from exposure_ctrl.scenario.model import did_you_mean
 from exposure_ctrl.sensors.sample import HeartSample, Quality
+from exposure_ctrl.sim import kernels as K
+from exposure_ctrl.sim.kernels import RR_TICK_MS
 from exposure_ctrl.sim.patient import Grid, PeriodTrace
 
 __all__ = [
@@ -45,12 +47,16 @@ __all__ = [
     "SensorFrames",
     "sensor_initial",
     "sensor_step",
+    "own_sensor_state",
+    "sensor_arrays",
+    "sensor_kernel_args",
+    "empty_frames",
+    "frame_arrays",
     "frames_to_samples",
     "rr_capacity",
+    "RR_TICK_MS",
 ]
 
-RR_TICK_MS = 1000.0 / 1024.0
-"""RR resolution of the Heart Rate Measurement characteristic (1/1024 s)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,30 +176,50 @@ def sensor_initial(n: int, hr_bpm: np.ndarray) -> SensorState:
     )
 
 
-def _outages(
-    cfg: SensorConfig, left: np.ndarray, u: np.ndarray, grid: Grid
-) -> tuple[np.ndarray, np.ndarray]:
-    """In-outage masks (3, S, N) and the time left after the period (N, 3), from the time left
-    before it (N, 3) and 3 uniforms per process (onset, start within the period, duration)."""
-    P = grid.period_s
-    off = grid.offsets_s[:, None]  # (S, 1)
-    S = grid.n
-    n = left.shape[0]
-    inside = np.zeros((3, S, n), dtype=bool)
-    left_after = np.empty((n, 3))
-    for c, o in enumerate((cfg.contact_loss, cfg.dropout, cfg.disconnect)):
-        lc = left[:, c]
-        inside[c] = off <= lc
-        after = np.maximum(lc - P, 0.0)
-        if o.per_min > 0.0:
-            onset = (u[3 * c] < o.per_min / 60.0 * P) & (lc < P)
-            if onset.any():
-                start = u[3 * c + 1] * P
-                end = start + o.seconds[0] + u[3 * c + 2] * (o.seconds[1] - o.seconds[0])
-                inside[c] |= onset & (off >= start) & (off < end)
-                after = np.where(onset, np.maximum(end - P, 0.0), after)
-        left_after[:, c] = after
-    return inside, left_after
+def own_sensor_state(state: SensorState) -> SensorState:
+    """A copy with fresh C-ordered float64 arrays: safe to update in place."""
+    f = np.float64
+    return SensorState(
+        outage_left_s=np.array(state.outage_left_s, dtype=f, order="C"),
+        last_bpm=np.array(state.last_bpm, dtype=f),
+        lagged_bpm=np.array(state.lagged_bpm, dtype=f),
+    )
+
+
+def sensor_arrays(state: SensorState) -> tuple[np.ndarray, ...]:
+    """The sensor state's arrays in the kernels' argument order (they update them in place)."""
+    return state.outage_left_s, state.last_bpm, state.lagged_bpm
+
+
+def sensor_kernel_args(cfg: SensorConfig) -> tuple[int, np.ndarray, float, float]:
+    """A sensor model as the kernels take it: ``(kind, outages (3, 3), lag_s, noise_bpm)``;
+    ``outages`` holds per process (contact loss, dropout, disconnect) the onsets per minute and
+    the shortest and longest duration."""
+    rows = [(o.per_min, o.seconds[0], o.seconds[1]) for o in (cfg.contact_loss, cfg.dropout, cfg.disconnect)]
+    table = np.array(rows, dtype=np.float64)
+    if isinstance(cfg, WristConfig):
+        return K.SENSOR_WRIST, table, float(cfg.lag_s), float(cfg.noise_bpm)
+    return K.SENSOR_STRAP, table, 1.0, 0.0
+
+
+def empty_frames(n: int, s: int, m: int) -> SensorFrames:
+    """Uninitialised frames for N patients, S slots and M RR intervals per slot."""
+    return SensorFrames(
+        t_s=np.empty((s, n)),
+        bpm=np.empty((s, n)),
+        rr_ms=np.empty((s, n, m)),
+        n_rr=np.empty((s, n), dtype=np.int64),
+        contact=np.empty((s, n), dtype=np.int8),
+        flags=np.empty((s, n), dtype=np.int64),
+        present=np.empty((s, n), dtype=bool),
+        disconnected=np.empty((s, n), dtype=bool),
+    )
+
+
+def frame_arrays(frames: SensorFrames) -> tuple[np.ndarray, ...]:
+    """The frames' arrays in the kernels' argument order (they write them)."""
+    f = frames
+    return f.t_s, f.bpm, f.rr_ms, f.n_rr, f.contact, f.flags, f.present, f.disconnected
 
 
 def sensor_step(
@@ -210,96 +236,29 @@ def sensor_step(
 
     ``t0`` is the period's start (session time), ``last_beat_before_s`` the time of the last beat
     before it (from the patient state at the period's start), ``m`` the RR capacity per slot.
+    Pure; the arithmetic is :func:`exposure_ctrl.sim.kernels.sensor_rows`.
     """
-    S = grid.n
-    n = t0.shape[0]
-    t_slot = t0[None, :] + grid.offsets_s[:, None]  # (S, N)
-    inside, left = _outages(cfg, state.outage_left_s, noise.u, grid)
-    no_contact, dropped, disconnected = inside[0], inside[1], inside[2]
-    present = ~(dropped | disconnected)
-
-    if isinstance(cfg, WristConfig):
-        a = math.exp(-grid.dt_s / cfg.lag_s)
-        lag = np.empty((S, n))
-        x = state.lagged_bpm
-        for s in range(S):
-            x = a * x + (1.0 - a) * trace.hr_bpm[s]
-            lag[s] = x
-        bpm = np.round(lag + cfg.noise_bpm * noise.z[:S])
-        frames = SensorFrames(
-            t_s=t_slot,
-            bpm=bpm,
-            rr_ms=np.full((S, n, m), np.nan),
-            n_rr=np.zeros((S, n), dtype=np.int64),
-            contact=np.full((S, n), -1, dtype=np.int8),
-            flags=np.zeros((S, n), dtype=np.int64),
-            present=present,
-            disconnected=disconnected,
-        )
-        last = np.where(present, bpm, np.nan)
-        last_bpm = state.last_bpm
-        for s in range(S):
-            last_bpm = np.where(np.isfinite(last[s]), last[s], last_bpm)
-        return SensorState(left, last_bpm, x), frames
-
-    # --- chest strap: pack the period's beats into its notifications -------------------------
-    bt = trace.beat_t_s  # (B, N), increasing down each column
-    valid = trace.beat_valid  # a prefix of each column
-    nb = bt.shape[0]
-    cols = np.arange(n)
-    # beats up to the end of each slot (the last slot ends with the period: every valid beat)
-    upto = np.empty((S, n), dtype=np.int64)
-    for s in range(S - 1):
-        upto[s] = (valid & (bt <= t_slot[s])).sum(axis=0)
-    upto[S - 1] = valid.sum(axis=0)
-    # slot of each beat: how many slot ends lie before it (beats before t0 go to the first slot)
-    slot = np.zeros(bt.shape, dtype=np.int64)
-    for s in range(S - 1):
-        slot += bt > t_slot[s]
-    before = np.empty_like(upto)
-    before[0] = 0
-    before[1:] = upto[:-1]
-    n_rr = upto - before
-    # sum of a slot's RR intervals = time between its last beat and the last beat before it
-    flat_t = np.concatenate([last_beat_before_s[None, :], bt], axis=0).reshape(-1)  # (B+1, N)
-    span_ms = 1000.0 * (flat_t.take(upto * n + cols) - flat_t.take(before * n + cols))
-    has = n_rr > 0
-    bpm_raw = 60000.0 * n_rr / np.where(has, span_ms, 1.0)
-    # scatter the RR intervals into (S, N, M)
-    rank = np.arange(nb)[:, None] - before.reshape(-1).take(slot * n + cols)
-    keep = valid & (rank < m)
-    rr_q = np.round(trace.beat_rr_ms * (1.0 / RR_TICK_MS)) * RR_TICK_MS
-    rr_out = np.full((S, n, m), np.nan)
-    rr_out.reshape(-1)[((slot * n + cols) * m + rank)[keep]] = rr_q[keep]
-    n_rr = np.minimum(n_rr, m)
-    # bpm: mean over the slot's beats; a slot without a beat repeats the previous value
-    bpm = np.round(bpm_raw)
-    if has.all():
-        last_bpm = bpm[-1]
-    else:
-        last_bpm = state.last_bpm
-        for s in range(S):
-            last_bpm = np.where(has[s], bpm[s], last_bpm)
-            bpm[s] = last_bpm
-    contact = np.ones((S, n), dtype=np.int8)
-    flags = np.zeros((S, n), dtype=np.int64)
-    if no_contact.any():  # the strap says so, sends bpm 0 and no RR
-        bpm[no_contact] = 0.0
-        rr_out[no_contact] = np.nan
-        n_rr = np.where(no_contact, 0, n_rr)
-        contact[no_contact] = 0
-        flags[no_contact] = int(Quality.NO_CONTACT)
-    frames = SensorFrames(
-        t_s=t_slot,
-        bpm=bpm,
-        rr_ms=rr_out,
-        n_rr=n_rr,
-        contact=contact,
-        flags=flags,
-        present=present,
-        disconnected=disconnected,
+    new = own_sensor_state(state)
+    n = new.last_bpm.shape[0]
+    frames = empty_frames(n, grid.n, m)
+    c = np.ascontiguousarray
+    K.sensor_rows(
+        *sensor_kernel_args(cfg),
+        *sensor_arrays(new),
+        c(trace.beat_t_s, dtype=np.float64),
+        c(trace.beat_rr_ms, dtype=np.float64),
+        c(trace.beat_valid, dtype=bool),
+        c(trace.hr_bpm, dtype=np.float64),
+        c(t0, dtype=np.float64),
+        c(last_beat_before_s, dtype=np.float64),
+        c(noise.u, dtype=np.float64),
+        c(noise.z if noise.z.shape[0] else np.zeros((grid.n, n)), dtype=np.float64),
+        grid.offsets_s,
+        grid.period_s,
+        grid.dt_s,
+        *frame_arrays(frames),
     )
-    return SensorState(left, last_bpm, state.lagged_bpm), frames
+    return new, frames
 
 
 def frames_to_samples(

@@ -1,9 +1,13 @@
 """N simulated patients in lockstep, each wearing a simulated sensor: the batched simulator.
 
-A thin stateful shell around the pure functions of :mod:`~exposure_ctrl.sim.patient` and
-:mod:`~exposure_ctrl.sim.sensors`: it keeps the states, draws each period's noise from the one
-generator it was given, and lets some patients be replaced (:meth:`Simulator.put_rows`, a vector
-environment's autoreset) while the others keep going.
+A thin stateful shell around the kernels of :mod:`~exposure_ctrl.sim.kernels`: it keeps the
+states, draws each period's noise from the one generator it was given, and lets some patients be
+replaced (:meth:`Simulator.put_rows`, a vector environment's autoreset) while the others keep
+going. A period is one call of the fused kernel (each patient's transition, then its sensor), the
+same arithmetic as :func:`~exposure_ctrl.sim.patient.transition` followed by
+:func:`~exposure_ctrl.sim.sensors.sensor_step`, but on the simulator's own state arrays, in place:
+:attr:`Simulator.patient` and :attr:`Simulator.sensor_state` change with every :meth:`~Simulator.step`
+(copy them, e.g. with :func:`~exposure_ctrl.sim.arrays.copy_rows`, to keep a snapshot).
 
 >>> import numpy as np
 >>> from exposure_ctrl.scenario import resolve_scenario
@@ -22,6 +26,7 @@ import dataclasses
 import numpy as np
 
 from exposure_ctrl.scenario.model import Scenario
+from exposure_ctrl.sim import kernels as K
 from exposure_ctrl.sim import patient as pt
 from exposure_ctrl.sim import sensors as sn
 from exposure_ctrl.sim.arrays import put_rows
@@ -73,8 +78,41 @@ class Simulator:
             sensor_z=self.grid.n if isinstance(self.sensor, sn.WristConfig) else 0,
         )
         self.noise = NoiseSource(rng, params.n, self.layout, block)
+        self._sensor_args = sn.sensor_kernel_args(self.sensor)
         self.params = params
         self.patient, self.sensor_state = self._initial(params, positions, habituation, rng)
+
+    # --- the state: owned, updated in place by step() ------------------------------------------
+
+    @property
+    def params(self) -> pt.PatientParams:
+        return self._params
+
+    @params.setter
+    def params(self, params: pt.PatientParams) -> None:
+        self._params = params
+        self._k = params.n_parameters
+        self._params_args = params.kernel_args()
+
+    @property
+    def patient(self) -> pt.PatientState:
+        """The patients' state now (updated in place by :meth:`step`)."""
+        return self._patient
+
+    @patient.setter
+    def patient(self, state: pt.PatientState) -> None:
+        self._patient = pt.own_state(state)
+        self._patient_args = pt.state_arrays(self._patient)
+
+    @property
+    def sensor_state(self) -> sn.SensorState:
+        """The sensors' state now (updated in place by :meth:`step`)."""
+        return self._sensor_state
+
+    @sensor_state.setter
+    def sensor_state(self, state: sn.SensorState) -> None:
+        self._sensor_state = sn.own_sensor_state(state)
+        self._sensor_state_args = sn.sensor_arrays(self._sensor_state)
 
     @property
     def n(self) -> int:
@@ -119,11 +157,32 @@ class Simulator:
 
     def step(self, positions: np.ndarray) -> SimStep:
         """Show ``positions`` (N, K) from now on and advance one period."""
-        pnoise, snoise = self.noise.draw()
-        before = self.patient
-        self.patient, trace = pt.transition(self.params, before, positions, pnoise, self.grid)
-        self.sensor_state, frames = sn.sensor_step(
-            self.sensor, self.sensor_state, trace, before.t_s, before.last_beat_s, snoise, self.grid, self.m
+        n, k = self.n, self._k
+        if not (
+            type(positions) is np.ndarray
+            and positions.dtype == np.int64
+            and positions.shape == (n, k)
+            and positions.flags.c_contiguous
+        ):
+            positions = np.ascontiguousarray(np.broadcast_to(positions, (n, k)), dtype=np.int64)
+        u, z = self.noise.next()
+        g = self.grid
+        trace = pt.empty_trace(n, g.n, self.layout.beats)
+        frames = sn.empty_frames(n, g.n, self.m)
+        K.period_rows(
+            *self._params_args,
+            *self._patient_args,
+            *self._sensor_args,
+            *self._sensor_state_args,
+            positions,
+            u,
+            z,
+            self.layout.beats,
+            g.offsets_s,
+            g.period_s,
+            g.dt_s,
+            *pt.trace_arrays(trace),
+            *sn.frame_arrays(frames),
         )
         return SimStep(trace, frames)
 

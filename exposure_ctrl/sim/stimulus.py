@@ -39,6 +39,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from exposure_ctrl.scenario.model import Scenario
+from exposure_ctrl.sim import kernels as K
 
 __all__ = ["ResponseSpread", "ScenarioExtras", "EXTRAS", "sample_response", "ResponseTables", "tables_drive"]
 
@@ -207,24 +208,27 @@ def tables_drive(
     ``sensitisation_max * raw``: habituation acquired at a low level transfers only partly to
     higher ones (generalisation decrement), fully to lower ones. The contributions are summed
     with their pairwise interaction terms, multiplied by the level gains and by
-    ``drive_scale``; a drive is never negative. Row sums use einsum: faster than
-    ``sum(axis=1)`` on (N, K) and, unlike a BLAS product, they give a patient the same result
-    whatever the batch size.
+    ``drive_scale``; a drive is never negative. The arithmetic is
+    :func:`exposure_ctrl.sim.kernels.drive_of`, the same the patient's transition uses.
     """
-    n, k, lv = level_drive.shape
-    idx = (np.arange(n)[:, None] * (k * lv) + np.arange(k)[None, :] * lv) + positions
-    raw = level_drive.reshape(-1).take(idx)
-    if habituated is None:
-        a = raw
-    else:
-        hi = raw if habituation_max is None else habituation_max[:, None] * raw
-        lo = -raw if sensitisation_max is None else -sensitisation_max[:, None] * raw
-        a = raw - np.minimum(np.maximum(habituated, lo), hi)
-    total = np.einsum("nk->n", a)
-    if k > 1:
-        total = total + np.einsum("nj,nj->n", np.einsum("nkj,nk->nj", interaction, a), a)
-    g = level_gain.reshape(-1).take(idx)
-    gain = g[:, 0].copy()
-    for kk in range(1, k):
-        gain *= g[:, kk]
-    return np.maximum(total * gain * drive_scale, 0.0), raw
+    n, k, _ = level_drive.shape
+    f = np.float64
+    pos = np.ascontiguousarray(np.broadcast_to(positions, (n, k)), dtype=np.int64)
+    hab = np.zeros((n, k)) if habituated is None else np.ascontiguousarray(habituated, dtype=f)
+    hmax = np.ones(n) if habituation_max is None else np.ascontiguousarray(habituation_max, dtype=f)
+    smax = np.ones(n) if sensitisation_max is None else np.ascontiguousarray(sensitisation_max, dtype=f)
+    drive = np.empty(n)
+    raw = np.empty((n, k))
+    K.drive_rows(
+        np.ascontiguousarray(level_drive, dtype=f),
+        np.ascontiguousarray(level_gain, dtype=f),
+        np.ascontiguousarray(interaction, dtype=f),
+        np.ascontiguousarray(drive_scale, dtype=f),
+        pos,
+        hab,
+        hmax,
+        smax,
+        drive,
+        raw,
+    )
+    return drive, raw
