@@ -55,7 +55,71 @@ def bench_single(steps: int) -> None:
 
         sec = best_cpu(run)
         reset = best_cpu(lambda: env.reset(seed=2))
-        print(f"single env, {label:38s}: {steps / sec:9,.0f} env steps/s  ({sec / steps * 1e6:6.0f} us/step; reset with baseline phase {reset * 1e3:.0f} ms)")
+        print(f"single env, {label:38s}: {steps / sec:9,.0f} env steps/s  ({sec / steps * 1e6:6.0f} us/step; reset with baseline phase {reset * 1e3:.1f} ms)")
+    bench_single_parts(max(steps, 2000))
+
+
+def bench_single_parts(steps: int) -> None:
+    """Where the time of one single-environment step goes (N = 1), each part timed alone."""
+    import gymnasium as gym
+
+    import exposure_ctrl  # noqa: F401
+    from exposure_ctrl.safety import shield_step
+    from exposure_ctrl.sim.batch import safety_inputs
+
+    env = gym.make("exposure_ctrl/Exposure-v0", scenario="spider", recovery=False).unwrapped
+    env.reset(seed=0)
+    b = env._batch
+    hold = np.zeros(1, dtype=np.int64)
+
+    def env_steps() -> None:
+        for _ in range(steps):
+            if env.step(0)[2]:
+                env.reset()
+
+    def batch_steps() -> None:
+        for _ in range(steps):
+            if b.step(hold)[2][0]:
+                env.reset()
+
+    whole = best_cpu(env_steps) / steps
+    batch = best_cpu(batch_steps) / steps
+    env.reset(seed=0)
+    sim, tr, sc = b.sim, b.tracker, b.sc
+    pos = b.positions.copy()
+    frames = [sim.step(pos).frames for _ in range(steps)]
+    clock = {"t": 1e6}
+
+    def feed() -> None:
+        for f in frames:
+            clock["t"] += 5.0
+            tr.update_block(f.t_s - f.t_s[0] + clock["t"], f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
+
+    def tick() -> None:
+        for _ in range(steps):
+            clock["t"] += 5.0
+            tr.tick(clock["t"])
+
+    inputs = safety_inputs(b._tracker_obs, tr.features.hr, b.positions, b.since_change_s)
+
+    def shield() -> None:
+        for _ in range(steps):
+            shield_step(b.shield_cfg, sc, b.shield, inputs, hold, 5.0)
+
+    parts = {
+        "simulator step (patient + strap)": best_cpu(lambda: [sim.step(pos) for _ in range(steps)]) / steps,
+        "features update_block (arousal/)": best_cpu(feed) / steps,
+        "tracker tick, features + model": best_cpu(tick) / steps,
+        "shield_step (safety.py)": best_cpu(shield) / steps,
+    }
+    steps_per_session = sc.timing.exposure_max_s / b.period_s
+    reset = best_cpu(lambda: env.reset(seed=3))
+    print(f"  one single-env step (hold), N=1: {whole * 1e6:6.1f} us, of which SessionBatch.step {batch * 1e6:6.1f} us")
+    for k, v in parts.items():
+        print(f"    {k:40s} {v * 1e6:6.1f} us")
+    rest = batch - sum(parts.values())
+    print(f"    {'rest of SessionBatch.step (sim/ shell)':40s} {rest * 1e6:6.1f} us")
+    print(f"    {'ExposureEnv.step around it (sim/env.py)':40s} {(whole - batch) * 1e6:6.1f} us  (incl. resets: {reset * 1e3:.2f} ms per {steps_per_session:.0f} steps)")
 
 
 def bench_batched(n: int, steps: int) -> None:
@@ -79,6 +143,9 @@ def bench_batched(n: int, steps: int) -> None:
     print(f"vector env (simulator + features + model + shield), N={n}: {n * steps / sec:10,.0f} patient-steps/s  ({sec / steps * 1e3:6.2f} ms/step)")
 
     # where the time goes in one vector step (times keep increasing across the repeated runs)
+    from exposure_ctrl.safety import shield_step
+    from exposure_ctrl.sim.batch import safety_inputs
+
     b = env._batch
     tr = b.tracker
     f = sim.step(pos).frames
@@ -94,13 +161,49 @@ def bench_batched(n: int, steps: int) -> None:
             clock["t"] += 5.0
             tr.tick(clock["t"])
 
+    inputs = safety_inputs(b._tracker_obs, tr.features.hr, b.positions, b.since_change_s)
+    hold = np.zeros(n, dtype=np.int64)
     parts = {
         "simulator (patients + strap)": best_cpu(lambda: [sim.step(pos) for _ in range(steps)]) / steps,
         "features update_block": best_cpu(feed) / steps,
         "tracker tick (features + model)": best_cpu(tick) / steps,
+        "shield_step": best_cpu(lambda: [shield_step(b.shield_cfg, sc, b.shield, inputs, hold, 5.0) for _ in range(steps)]) / steps,
     }
     for k, v in parts.items():
         print(f"    {k:34s} {v * 1e3:7.2f} ms per step of {n}")
+    print(f"    {'rest (sim/ shell, autoresets)':34s} {sec / steps * 1e3 - sum(parts.values()) * 1e3:7.2f} ms per step of {n}")
+
+
+def bench_compile() -> None:
+    """Cost of the compiled kernels in a fresh process: cold (empty numba cache: compiles) and
+    warm (loads the cache that the cold run wrote). A private cache directory is used, so the
+    project's own caches are left alone."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    code = (
+        "import time; t0 = time.process_time()\n"
+        "import numpy as np, gymnasium as gym, exposure_ctrl\n"
+        "from exposure_ctrl.scenario import resolve_scenario\n"
+        "from exposure_ctrl.sim import Simulator, sample_patients\n"
+        "sc = resolve_scenario('spider'); t1 = time.process_time()\n"
+        "sim = Simulator(sc, sample_patients(sc, 'spider-moderate', range(2)), rng=np.random.default_rng(0))\n"
+        "sim.step(sim.patient.shown); t2 = time.process_time()\n"
+        "env = gym.make('exposure_ctrl/Exposure-v0', scenario='spider'); env.reset(seed=0); env.step(1)\n"
+        "t3 = time.process_time()\n"
+        "print(f'{t1 - t0:.2f} {t2 - t1:.2f} {t3 - t2:.2f}')\n"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        envvars = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold (empty numba cache)", "warm (cache loaded)"):
+            out = subprocess.run([sys.executable, "-c", code], env=envvars, capture_output=True, text=True, check=True).stdout.split()
+            imp, simc, envc = (float(x) for x in out)
+            print(
+                f"compile, {label:25s}: imports {imp:5.2f} s; first Simulator.step {simc:5.2f} s; "
+                f"then first env reset + step (features, model, shield, env kernels) {envc:5.2f} s"
+            )
 
 
 def calibration() -> None:
@@ -180,6 +283,7 @@ def main() -> None:
     if args.model:
         model_accuracy(min(args.patients, 256))
         return
+    bench_compile()
     bench_single(args.steps or 400)
     bench_batched(args.patients, args.steps or 20)
 

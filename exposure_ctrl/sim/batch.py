@@ -75,22 +75,31 @@ def safety_inputs(
 
     ``hr_bpm`` is the tracker's smoothed absolute heart rate (NaN before the first usable
     sample); the rise above baseline and the time since the last clean sample are the features
-    ``hr_above_bpm`` and ``since_clean_s``. The headset is always connected in the gym and the
-    simulated patient never presses the panic button (a patient who has had enough aborts).
+    ``hr_above_bpm`` and ``since_clean_s`` (:func:`exposure_ctrl.sim.kernels.safety_rows`). The
+    headset is always connected in the gym and the simulated patient never presses the panic
+    button (a patient who has had enough aborts).
     """
     n = tracker_obs.shape[0]
-    stale = tracker_obs[:, Feature.STALE] > 0.5
-    blind_s = tracker_obs[:, Feature.SINCE_CLEAN_S]
-    above = np.where(np.isnan(hr_bpm), np.nan, tracker_obs[:, Feature.HR_ABOVE_BPM])
+    hr = np.empty(n)
+    above = np.empty(n)
+    blind = np.empty(n)
+    K.safety_rows(
+        np.ascontiguousarray(tracker_obs, dtype=np.float64),
+        np.ascontiguousarray(hr_bpm, dtype=np.float64),
+        _STALE, _HR_ABOVE, _SINCE_CLEAN, hr, above, blind,
+    )
     return SafetyInputs(
-        hr_bpm=np.asarray(hr_bpm, dtype=float).copy(),
+        hr_bpm=hr,
         hr_above_baseline_bpm=above,
-        blind_s=np.where(stale & np.isnan(hr_bpm), np.inf, blind_s),
+        blind_s=blind,
         headset_lost_s=np.zeros(n),
         panic=np.zeros(n, dtype=bool),
-        since_change_s=np.asarray(since_change_s, dtype=float).copy(),
+        since_change_s=np.array(since_change_s, dtype=np.float64),
         positions=np.asarray(positions, dtype=np.int64),
     )
+
+
+_STALE, _HR_ABOVE, _SINCE_CLEAN = int(Feature.STALE), int(Feature.HR_ABOVE_BPM), int(Feature.SINCE_CLEAN_S)
 
 
 # --- the batch -------------------------------------------------------------------------------
@@ -216,8 +225,8 @@ class SessionBatch:
         tr.begin_baseline(0.0)
         tr.set_scene(0.0, safe_r)
         steps = int(math.ceil(sc.timing.baseline_s / self.period_s - 1e-9))
-        for _ in range(steps):
-            f = sim.step(safe_r).frames
+        if steps > 0:
+            f = sim.run(safe_r, steps)
             tr.update_block(f.t_s, f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
         t = float(sim.patient.t_s[0])
         base = tr.finish_baseline(t)
@@ -273,8 +282,7 @@ class SessionBatch:
 
     def observation(self) -> np.ndarray:
         """The current observations (N, D), float32, a new array."""
-        tobs = self._tracker_obs / self._tracker_scales if self.opts.scaled else self._tracker_obs
-        return self.layout.build(tobs, self.positions, self.exposure_s)
+        return self.layout.build_raw(self._tracker_obs, self.positions, self.exposure_s)
 
     def action_masks(self) -> np.ndarray:
         """Legal actions of every row now, (N, 1 + 2K) (a new array)."""
@@ -334,15 +342,12 @@ class SessionBatch:
         f = step.frames
         tr.update_block(f.t_s, f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
         t_end = t + P
-        prev_exp = self.exposure_s
-        self.exposure_s = prev_exp + P
-        suds = self._no_suds
+        due = np.empty(n, dtype=bool)
         every = self.opts.suds_every_s
-        if every is not None:
-            due = np.floor(self.exposure_s / every + 1e-9) > np.floor(prev_exp / every + 1e-9)
-            if due.any():
-                tr.set_suds(t_end, step.trace.suds, mask=due)
-                suds = np.where(due, step.trace.suds, np.nan)
+        suds = self._no_suds
+        if K.exposure_clock_rows(self.exposure_s, P, np.inf if every is None else float(every), due):
+            tr.set_suds(t_end, step.trace.suds, mask=due)
+            suds = np.where(due, step.trace.suds, np.nan)
         self._tracker_obs = tr.tick(t_end)
 
         # progress, refusals, reward, clocks and the session's end: one compiled pass

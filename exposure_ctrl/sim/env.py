@@ -36,15 +36,15 @@ def row_info(info: dict[str, Any], i: int) -> dict[str, Any]:
     value, NaN in the batch, becomes None: no SUDS rating this step, no recovery phase)."""
     out: dict[str, Any] = {}
     for key, v in info.items():
-        if isinstance(v, dict):
-            out[key] = row_info(v, i)
-        elif isinstance(v, np.ndarray):
-            x = v[i]
-            if isinstance(x, np.ndarray):
-                out[key] = x.copy()
+        kind = type(v)
+        if kind is np.ndarray:
+            if v.ndim == 1:
+                y = v.item(i)
+                out[key] = None if y != y else y  # NaN → None
             else:
-                y = x.item()
-                out[key] = None if isinstance(y, float) and y != y else y  # NaN → None
+                out[key] = v[i].copy()
+        elif kind is dict:
+            out[key] = row_info(v, i)
         else:
             out[key] = v
     return out

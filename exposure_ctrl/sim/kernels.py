@@ -48,9 +48,13 @@ __all__ = [
     "transition_rows",
     "sensor_rows",
     "period_rows",
+    "run_rows",
     "reward_of",
     "reward_rows",
     "session_rows",
+    "observation_rows",
+    "safety_rows",
+    "exposure_clock_rows",
 ]
 
 HR_MIN_BPM = 35.0
@@ -606,3 +610,111 @@ def session_rows(
         completed[i] = done
         terminated[i] = ab or done
         ended[i] = ended[i] or ab or done
+
+
+# --- what the policy and the shield see ----------------------------------------------------------
+
+
+@_jit
+def observation_rows(tracker_obs, divisor, positions, levels_minus_one, exposure_s, exposure_max_s, low, high, out):
+    """The policies' observation (see :mod:`exposure_ctrl.sim.observation`) into ``out``
+    (N, D) float32: the tracker's columns divided by ``divisor``, each position over its number
+    of levels minus one, the exposure time's fraction; clipped to ``low`` .. ``high``."""
+    n_t = tracker_obs.shape[1]
+    k_n = positions.shape[1]
+    for i in range(out.shape[0]):
+        for j in range(n_t):
+            out[i, j] = tracker_obs[i, j] / divisor[j]
+        for k in range(k_n):
+            out[i, n_t + k] = positions[i, k] / levels_minus_one[k]
+        out[i, n_t + k_n] = exposure_s[i] / exposure_max_s
+        for j in range(out.shape[1]):
+            out[i, j] = np.minimum(np.maximum(out[i, j], low[j]), high[j])
+
+
+@_jit
+def safety_rows(tracker_obs, hr_bpm, stale_col, above_col, since_clean_col, hr_o, above_o, blind_o):
+    """The shield's heart-rate inputs from the tracker's (unscaled) observation: the absolute
+    rate, the rise above baseline (NaN while the rate is unknown) and the seconds without a clean
+    sample (inf when stale and never known)."""
+    for i in range(hr_bpm.shape[0]):
+        hr = hr_bpm[i]
+        unknown = math.isnan(hr)
+        hr_o[i] = hr
+        above_o[i] = np.nan if unknown else tracker_obs[i, above_col]
+        blind_o[i] = np.inf if (tracker_obs[i, stale_col] > 0.5 and unknown) else tracker_obs[i, since_clean_col]
+
+
+@_jit
+def exposure_clock_rows(exposure_s, period_s, every_s, due):
+    """Advance the exposure clocks by one period (in place); ``due`` marks the rows for which a
+    multiple of ``every_s`` was passed (a SUDS rating is due). Returns whether any is due."""
+    any_due = False
+    for i in range(exposure_s.shape[0]):
+        before = exposure_s[i]
+        after = before + period_s
+        exposure_s[i] = after
+        d = math.floor(after / every_s + 1e-9) > math.floor(before / every_s + 1e-9)
+        due[i] = d
+        any_due = any_due or d
+    return any_due
+
+
+@_jit
+def run_rows(
+    prm, level_drive, level_gain, interaction, drive_scale,
+    t_s, shown, pending, pending_in_s, fear_fast, fear_slow, habituation, above_tolerance_s, aborted,
+    drift_bpm, settle_bpm, last_beat_s, resp_phase, hr_bpm,
+    kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
+    positions, u_all, z_all, n_beats, offsets, period_s, dt_s,
+    t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
+):
+    """:func:`period_rows` for ``u_all.shape[0]`` periods in a row with the same scene; the
+    sensors' frames of all periods are written one after the other along the slot axis (the
+    trace of each period is discarded)."""
+    n = positions.shape[0]
+    n_s = offsets.shape[0]
+    n_b = u_all.shape[1] - 11
+    m = rr_o.shape[2]
+    fear = np.empty((n_s, n))
+    hr = np.empty((n_s, n))
+    arousal = np.empty((n_s, n))
+    beat_t = np.empty((n_b, n))
+    beat_rr = np.empty((n_b, n))
+    beat_valid = np.empty((n_b, n), dtype=np.bool_)
+    aborted_now = np.empty(n, dtype=np.bool_)
+    suds = np.empty(n)
+    ft = np.empty((n_s, n))
+    fb = np.empty((n_s, n))
+    fr = np.empty((n_s, n, m))
+    fn = np.empty((n_s, n), dtype=np.int64)
+    fc = np.empty((n_s, n), dtype=np.int8)
+    ff = np.empty((n_s, n), dtype=np.int64)
+    fp = np.empty((n_s, n), dtype=np.bool_)
+    fd = np.empty((n_s, n), dtype=np.bool_)
+    u = np.empty((u_all.shape[1], n))
+    z = np.empty((z_all.shape[1], n))
+    for p in range(u_all.shape[0]):
+        u[:, :] = u_all[p]
+        z[:, :] = z_all[p]
+        period_rows(
+            prm, level_drive, level_gain, interaction, drive_scale,
+            t_s, shown, pending, pending_in_s, fear_fast, fear_slow, habituation, above_tolerance_s, aborted,
+            drift_bpm, settle_bpm, last_beat_s, resp_phase, hr_bpm,
+            kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
+            positions, u, z, n_beats, offsets, period_s, dt_s,
+            fear, hr, arousal, beat_t, beat_rr, beat_valid, aborted_now, suds,
+            ft, fb, fr, fn, fc, ff, fp, fd,
+        )
+        for s in range(n_s):
+            row = p * n_s + s
+            for i in range(n):
+                t_o[row, i] = ft[s, i]
+                bpm_o[row, i] = fb[s, i]
+                for r in range(m):
+                    rr_o[row, i, r] = fr[s, i, r]
+                n_rr_o[row, i] = fn[s, i]
+                contact_o[row, i] = fc[s, i]
+                flags_o[row, i] = ff[s, i]
+                present_o[row, i] = fp[s, i]
+                disconnected_o[row, i] = fd[s, i]

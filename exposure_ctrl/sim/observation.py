@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from exposure_ctrl.scenario.model import Scenario
+from exposure_ctrl.sim import kernels as K
 
 __all__ = ["ObservationLayout", "UNIT_COLUMNS", "BOUND"]
 
@@ -69,15 +70,32 @@ class ObservationLayout:
         self.high = hi.astype(np.float32)
         self._levels_minus_one = np.maximum(scenario.n_levels - 1, 1).astype(np.float64)
         self._exposure_s = float(scenario.timing.exposure_max_s)
+        self._ones = np.ones(self.tracker_size)
+        self._divisor = np.ascontiguousarray(tracker_scales, dtype=np.float64) if scaled else self._ones
 
     def build(self, tracker_obs: np.ndarray, positions: np.ndarray, exposure_s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Observations (N, size), float32, clipped to the bounds."""
-        n = tracker_obs.shape[0]
+        """Observations (N, size), float32, clipped to the bounds, from the tracker's
+        observation as it should appear (already divided by its scales when ``scaled``)."""
+        return self._build(tracker_obs, self._ones, positions, exposure_s, out)
+
+    def build_raw(self, tracker_obs: np.ndarray, positions: np.ndarray, exposure_s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """As :meth:`build` from the tracker's unscaled observation (divided here when ``scaled``)."""
+        return self._build(tracker_obs, self._divisor, positions, exposure_s, out)
+
+    def _build(self, tracker_obs: np.ndarray, divisor: np.ndarray, positions: np.ndarray, exposure_s: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+        f = np.float64
+        t = np.ascontiguousarray(tracker_obs, dtype=f)
+        n = t.shape[0]
         o = np.empty((n, self.size), dtype=np.float32) if out is None else out
-        t = self.tracker_size
-        k = self.scenario.n_parameters
-        o[:, :t] = tracker_obs
-        o[:, t : t + k] = positions / self._levels_minus_one
-        o[:, t + k] = np.asarray(exposure_s, dtype=np.float64) / self._exposure_s
-        np.clip(o, self.low, self.high, out=o)
+        K.observation_rows(
+            t,
+            divisor,
+            np.ascontiguousarray(np.broadcast_to(positions, (n, self.scenario.n_parameters)), dtype=f),
+            self._levels_minus_one,
+            np.ascontiguousarray(np.broadcast_to(exposure_s, (n,)), dtype=f),
+            self._exposure_s,
+            self.low,
+            self.high,
+            o,
+        )
         return o

@@ -186,6 +186,32 @@ class Simulator:
         )
         return SimStep(trace, frames)
 
+    def run(self, positions: np.ndarray, periods: int) -> sn.SensorFrames:
+        """Show ``positions`` (N, K) for ``periods`` periods (the same draws as as many calls of
+        :meth:`step`): the sensors' notifications of all of them, one after the other on the
+        slot axis (``periods * S`` slots). For phases whose ground truth is not needed (the
+        baseline phase): one kernel call instead of one per period."""
+        n, k = self.n, self._k
+        positions = np.ascontiguousarray(np.broadcast_to(positions, (n, k)), dtype=np.int64)
+        draws = [self.noise.next() for _ in range(periods)]
+        g = self.grid
+        frames = sn.empty_frames(n, g.n * periods, self.m)
+        K.run_rows(
+            *self._params_args,
+            *self._patient_args,
+            *self._sensor_args,
+            *self._sensor_state_args,
+            positions,
+            np.stack([u for u, _ in draws]),
+            np.stack([z for _, z in draws]),
+            self.layout.beats,
+            g.offsets_s,
+            g.period_s,
+            g.dt_s,
+            *sn.frame_arrays(frames),
+        )
+        return frames
+
     # --- ground truth --------------------------------------------------------------------------
 
     def fear(self) -> np.ndarray:

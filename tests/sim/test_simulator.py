@@ -81,3 +81,23 @@ def test_beat_slots_past_the_period_are_marked_unused():
             bt = tr.beat_t_s[v[:, i], i]
             assert np.all(np.diff(bt) > 0) and np.all(bt <= t_end[i]) and np.all(bt > t_end[i] - 5.0 - 2.0)
             assert bt[-1] == sim.patient.last_beat_s[i]
+
+
+def test_run_equals_repeated_steps():
+    """Simulator.run (the baseline phase in one kernel call) gives the frames of as many steps,
+    one after the other, and leaves the simulator where the steps would."""
+    sc = resolve_scenario("spider")
+    n = 3
+    params = sample_patients(sc, "spider-moderate", range(n))
+    flaky = "strap-flaky"
+    a = Simulator(sc, params, rng=np.random.default_rng(5), sensor=flaky)
+    b = Simulator(sc, params, rng=np.random.default_rng(5), sensor=flaky)
+    pos = np.broadcast_to(sc.hierarchy_positions[3], (n, sc.n_parameters))
+    got = a.run(pos, 13)
+    steps = [b.step(pos).frames for _ in range(13)]
+    for name in ("t_s", "bpm", "rr_ms", "n_rr", "contact", "flags", "present", "disconnected"):
+        np.testing.assert_array_equal(getattr(got, name), np.concatenate([getattr(f, name) for f in steps]), err_msg=name)
+    np.testing.assert_array_equal(a.patient.habituation, b.patient.habituation)
+    np.testing.assert_array_equal(a.patient.last_beat_s, b.patient.last_beat_s)
+    np.testing.assert_array_equal(a.sensor_state.outage_left_s, b.sensor_state.outage_left_s)
+    np.testing.assert_array_equal(a.step(pos).frames.bpm, b.step(pos).frames.bpm)
