@@ -64,18 +64,15 @@ case "$mode" in
     ;;
   run)
     setup ""
-    if exposure-ctrl run --help >/dev/null 2>&1; then
-      exec exposure-ctrl run "$@"
-    fi
-    # Until the live session lands, the most complete thing that exists: check and show the
-    # shipped scenarios.
-    log "the live session (exposure-ctrl run) is not built yet; validating and showing the scenarios"
-    exposure-ctrl scenario validate scenarios/*.yaml
-    exec exposure-ctrl scenario show spider
+    exec exposure-ctrl run "$@"
     ;;
   test)
     setup "[dev]"
     system_test_tools
+    # Compile the numba kernels once up front, so that no test (nor a controller started as a
+    # subprocess by a test) pays the compilation inside its own time limit.
+    log "compiling the numba kernels"
+    python scripts/warm_kernels.py
     set +e
     python -m pytest "$@"
     rc=$?
