@@ -15,6 +15,10 @@ prior alone.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -24,6 +28,45 @@ from exposure_ctrl.scenario import resolve_scenario
 from exposure_ctrl.sensors.sample import HeartSample
 
 R = 3  # RR slots per notification (a 1 Hz strap carries 1-2 beats, up to 3 at high rates)
+
+
+_FIRST_CALLS = """
+import time
+t = time.perf_counter()
+import numpy as np
+from exposure_ctrl.arousal import ArousalTracker
+from exposure_ctrl.scenario import resolve_scenario
+from exposure_ctrl.sensors.sample import HeartSample
+sc = resolve_scenario("spider")
+t_import = time.perf_counter() - t
+t = time.perf_counter()
+tr = ArousalTracker(sc, n=1)
+tr.begin_baseline(0.0)
+tr.add(HeartSample(1.0, 70.0, (850.0,), contact=True))
+tr.finish_baseline(1.0)
+tr.set_scene(1.0, np.asarray(sc.positions(sc.start)))
+tr.update_block(np.array([2.0, 3.0]), np.full((2, 1), 71.0), np.full((2, 1, 1), 845.0))
+tr.set_suds(3.0, 40.0)
+tr.tick(3.0)
+tr.model.sensitivity_arrays(); tr.model.action_effects(); tr.model.predict_now()
+print(f"{t_import:.2f} {time.perf_counter() - t:.2f}")
+"""
+
+
+def first_call_cost() -> tuple[tuple[float, float], tuple[float, float]]:
+    """Seconds to import and to make the first call of every kernel, in a fresh process: with
+    an empty numba cache (compiling) and then with the cache it wrote (loading)."""
+    out = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for _ in range(2):
+            r = subprocess.run(
+                [sys.executable, "-c", _FIRST_CALLS], env=env, capture_output=True, text=True,
+                check=True,
+            )  # fmt: skip
+            a, b = r.stdout.split()
+            out.append((float(a), float(b)))
+    return out[0], out[1]
 
 
 def stream(rng: np.random.Generator, s: int, n: int, t0: float):
@@ -207,6 +250,11 @@ def main() -> None:
         return
     q = 0.2 if args.quick else 1.0
     sc = resolve_scenario("spider")
+    (imp0, cold), (imp1, warm) = first_call_cost()
+    print(
+        f"first calls (every kernel, fresh process): {cold:.1f} s compiling (cold numba cache), "
+        f"{warm:.2f} s from the cache (import {imp0:.1f} s / {imp1:.1f} s)"
+    )
 
     # --- one patient, HeartSample by HeartSample (the live controller)
     rng = np.random.default_rng(1)

@@ -1,4 +1,4 @@
-"""Artifact screening of heart-rate samples, batch-first (N patients in numpy arrays).
+"""Artifact screening of heart-rate samples: the rules, and the compiled helpers that apply them.
 
 Rules (every threshold is a field of :class:`ArtifactConfig`):
 
@@ -21,15 +21,17 @@ Rules (every threshold is a field of :class:`ArtifactConfig`):
   interval is judged. That interval is dropped.
 
 A dropped interval also removes the successive differences it takes part in (RMSSD needs two
-adjacent good beats). The functions here are pure; :class:`exposure_ctrl.arousal.FeatureState`
-holds the state (the ring of recent intervals) and the counts.
+adjacent good beats). The helpers here are compiled (numba) scalar functions of one sample of one
+patient; :class:`exposure_ctrl.arousal.FeatureState`'s kernel calls them for every patient and
+sample, and holds the state (the ring of recent plausible intervals) and the counts.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
+import math
 
+import numba
 import numpy as np
 
 from exposure_ctrl.sensors.sample import Quality
@@ -39,11 +41,9 @@ __all__ = [
     "UNTRUSTED_RR",
     "UNUSABLE_BPM",
     "ArtifactConfig",
-    "block_references",
-    "median_rows",
+    "ring_median",
+    "ring_push",
     "sample_flags",
-    "screen_rr",
-    "sorting_network",
 ]
 
 UNUSABLE_BPM = int(Quality.BPM_IMPOSSIBLE | Quality.NO_CONTACT | Quality.DEVICE_ERROR)
@@ -54,6 +54,13 @@ UNTRUSTED_RR = int(Quality.NO_CONTACT | Quality.DEVICE_ERROR)
 
 FLAG_ORDER: tuple[Quality, ...] = tuple(Quality)
 """Order of the per-flag counters (``FeatureState.flag_counts[:, i]`` counts ``FLAG_ORDER[i]``)."""
+
+# Quality bits as plain ints for the compiled code (numba sees module globals as constants)
+BPM_IMPOSSIBLE_ = int(Quality.BPM_IMPOSSIBLE)
+NO_CONTACT_ = int(Quality.NO_CONTACT)
+AFTER_GAP_ = int(Quality.AFTER_GAP)
+RR_IMPOSSIBLE_ = int(Quality.RR_IMPOSSIBLE)
+RR_ECTOPIC_ = int(Quality.RR_ECTOPIC)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,113 +85,89 @@ class ArtifactConfig:
             raise ValueError("need median_beats >= 1 and 1 <= min_reference <= median_beats")
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
 def sample_flags(
-    cfg: ArtifactConfig,
-    bpm: np.ndarray,
-    contact: np.ndarray,
-    src_flags: np.ndarray,
-    after_gap: np.ndarray,
-) -> np.ndarray:
-    """Sample-level flags (int64, any shape) from bpm, contact (1/0/-1) and the gap before it."""
-    ok = (bpm >= cfg.bpm_min) & (bpm <= cfg.bpm_max)  # False for NaN
-    flags = src_flags | (~ok * int(Quality.BPM_IMPOSSIBLE))
-    flags |= (contact == 0) * int(Quality.NO_CONTACT)
-    flags |= after_gap * int(Quality.AFTER_GAP)
+    bpm: float,
+    contact: int,
+    src_flags: int,
+    after_gap: bool,
+    bpm_min: float,
+    bpm_max: float,
+) -> int:
+    """Sample-level flags of one sample: the source's, ``BPM_IMPOSSIBLE`` unless ``bpm_min <=
+    bpm <= bpm_max`` (so also for NaN), ``NO_CONTACT`` when ``contact == 0`` (1 contact, -1 not
+    reported) and ``AFTER_GAP``."""
+    flags = src_flags
+    if not (bpm >= bpm_min and bpm <= bpm_max):
+        flags |= BPM_IMPOSSIBLE_
+    if contact == 0:
+        flags |= NO_CONTACT_
+    if after_gap:
+        flags |= AFTER_GAP_
     return flags
 
 
-@functools.cache
-def sorting_network(m: int) -> tuple[tuple[int, int], ...]:
-    """Comparators of Batcher's odd-even merge sort for ``m`` inputs (16 for m = 7)."""
-    pairs = []
-    p = 1
-    while p < m:
-        k = p
-        while k >= 1:
-            for j in range(k % p, m - k, 2 * k):
-                for i in range(min(k, m - j - k)):
-                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
-                        pairs.append((i + j, i + j + k))
-            k //= 2
-        p *= 2
-    return tuple(pairs)
+@numba.njit(cache=True, nogil=True, inline="always")
+def _median7(a0: float, a1: float, a2: float, a3: float, a4: float, a5: float, a6: float) -> float:
+    """The middle one of 7 finite values: Batcher's odd-even merge sort (16 comparators), no
+    branches."""
+    a0, a1 = min(a0, a1), max(a0, a1)
+    a2, a3 = min(a2, a3), max(a2, a3)
+    a4, a5 = min(a4, a5), max(a4, a5)
+    a0, a2 = min(a0, a2), max(a0, a2)
+    a1, a3 = min(a1, a3), max(a1, a3)
+    a4, a6 = min(a4, a6), max(a4, a6)
+    a1, a2 = min(a1, a2), max(a1, a2)
+    a5, a6 = min(a5, a6), max(a5, a6)
+    a0, a4 = min(a0, a4), max(a0, a4)
+    a1, a5 = min(a1, a5), max(a1, a5)
+    a2, a6 = min(a2, a6), max(a2, a6)
+    a2, a4 = min(a2, a4), max(a2, a4)
+    a3, a5 = min(a3, a5), max(a3, a5)
+    a1, a2 = min(a1, a2), max(a1, a2)
+    a3, a4 = min(a3, a4), max(a3, a4)
+    return a3
 
 
-def median_rows(win: np.ndarray, min_count: int) -> np.ndarray:
-    """Median along axis 0 of ``win`` (M, ...), ``inf`` meaning missing; NaN where fewer than
-    ``min_count`` values are present.
+@numba.njit(cache=True, nogil=True, inline="always")
+def ring_median(ring: np.ndarray, min_count: int) -> float:
+    """Median of the finite values of ``ring`` (M,, in any order), NaN while fewer than
+    ``min_count``.
 
-    Small arrays are sorted with ``np.sort``; large ones with a sorting network of
-    ``np.minimum``/``np.maximum`` (vectorised over every element). Both sort exactly, so the
-    result does not depend on the size.
-    """
-    m = win.shape[0]
-    if win[0].size <= 64:
-        rows = list(np.sort(win, axis=0))
-    else:
-        rows = list(win)
-        for i, j in sorting_network(m):
-            lo = np.minimum(rows[i], rows[j])
-            rows[j] = np.maximum(rows[i], rows[j])
-            rows[i] = lo
-    c = (win < np.inf).sum(axis=0)
-    if (c == m).all():
-        if m % 2:
-            return rows[m // 2].copy()
-        return 0.5 * (rows[m // 2 - 1] + rows[m // 2])
-    lo = np.clip((c - 1) // 2, 0, m - 1)
-    hi = np.clip(c // 2, 0, m - 1)
-    med = 0.5 * (np.choose(lo, rows) + np.choose(hi, rows))
-    return np.where(c >= min_count, med, np.nan)
-
-
-def block_references(
-    cfg: ArtifactConfig, ring: np.ndarray, plausible_rr: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reference medians of S consecutive samples and the ring after them (N-last layout).
-
-    ``ring`` (M, N) holds the last M plausible intervals (oldest first, NaN where fewer are
-    known); ``plausible_rr`` (S, R, N) the block's intervals, NaN where not plausible. The
-    reference of sample s is the median of the M plausible intervals before it (NaN while
-    fewer than ``min_reference``). Returns ``(reference (S, N), new ring (M, N))``.
-    """
-    s_, r, n = plausible_rr.shape
+    With ``c`` values in sorted order ``v``, the median is ``(v[(c - 1) // 2] + v[c // 2]) /
+    2``. The value of rank ``r`` is found by counting, for each value, the values below it
+    (ties broken by position): M² comparisons without data-dependent stores (M is 7)."""
     m = ring.shape[0]
-    q = np.concatenate([ring, plausible_rr.reshape(s_ * r, n)], axis=0)  # (L, N)
-    fin = ~np.isnan(q)
-    cnt = np.cumsum(fin, axis=0)  # finite values up to and including each slot
-    packed = np.full((m + q.shape[0], n), np.inf)  # m missing values, then the finite ones
-    col = np.broadcast_to(np.arange(n), q.shape)
-    packed[(m - 1 + cnt)[fin], col[fin]] = q[fin]
-    before = cnt[m - 1 :: r][:s_] if m else np.zeros((s_, n), dtype=np.int64)  # finite before s
-    if m == 0:
-        return np.full((s_, n), np.nan), ring
-    cols = np.arange(n)
-    win = packed[before[None] + np.arange(m)[:, None, None], cols]  # (M, S, N), oldest first
-    ref = median_rows(win, cfg.min_reference)
-    new = packed[cnt[-1][None, :] + np.arange(m)[:, None], cols]
-    return ref, np.where(new == np.inf, np.nan, new)
+    c = 0
+    for j in range(m):
+        if not math.isnan(ring[j]):
+            c += 1
+    if c == 0 or c < min_count:
+        return math.nan
+    if c == 7 and m == 7:  # the usual case: a sorting network on registers
+        return _median7(ring[0], ring[1], ring[2], ring[3], ring[4], ring[5], ring[6])
+    lo = (c - 1) // 2
+    hi = c // 2
+    v_lo = math.nan
+    v_hi = math.nan
+    for j in range(m):
+        x = ring[j]
+        if math.isnan(x):
+            continue
+        rank = 0
+        for k in range(m):
+            y = ring[k]
+            # branch-free (random data would defeat the branch predictor); NaN compares False
+            rank += np.int64(y < x) + np.int64((y == x) & (k < j))
+        v_lo = x if rank == lo else v_lo
+        v_hi = x if rank == hi else v_hi
+    return 0.5 * (v_lo + v_hi)
 
 
-def screen_rr(
-    cfg: ArtifactConfig,
-    rr: np.ndarray,
-    real: np.ndarray,
-    trusted: np.ndarray,
-    reference: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Judge RR intervals (S, R, N): ``real`` marks the slots holding one, ``trusted`` (S, N)
-    the samples whose intervals may be used, ``reference`` (S, N) the local median (NaN: do
-    not judge).
-
-    Returns ``(plausible, impossible, ectopic)``, boolean (S, R, N): physiologically possible
-    intervals of trusted samples (these feed the reference ring), impossible ones, and
-    plausible ones rejected as ectopic. Accepted intervals are ``plausible & ~ectopic``.
-    """
-    considered = real & trusted[:, None, :]
-    in_range = (rr >= cfg.rr_min_ms) & (rr <= cfg.rr_max_ms)
-    plausible = considered & in_range
-    impossible = considered & ~in_range
-    ref = reference[:, None, :]
-    ectopic = plausible & (np.abs(rr - ref) > cfg.ectopic_tolerance * ref)
-    return plausible, impossible, ectopic
+@numba.njit(cache=True, nogil=True, inline="always")
+def ring_push(ring: np.ndarray, pos: int, x: float) -> int:
+    """Put ``x`` into the ring of the last M plausible intervals (NaN while fewer are known) at
+    ``pos``, where the oldest one is, and return the next position."""
+    ring[pos] = x
+    pos += 1
+    return 0 if pos == ring.shape[0] else pos

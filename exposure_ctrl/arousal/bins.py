@@ -7,23 +7,71 @@ to be scanned or evicted. The total over the last ``k`` bins at time ``t`` sums 
 index lies in ``(floor(t / bin_s) - k, floor(t / bin_s)]``: a window of between ``(k - 1) *
 bin_s`` and ``k * bin_s`` seconds that always includes the current, partial bin.
 
-Arrays keep the patients on the last axis (``sums`` is (B, channels, N)) so that numpy's
-elementwise loops run over N.
+Arrays keep the patients on the first axis (``sums`` is (N, B, channels), ``index`` (N, B)):
+the compiled helper :func:`bin_slot` finds (and clears) a patient's slot for the features'
+kernel, :func:`bin_total` sums one patient's live bins (:meth:`TimeBins.total`; the features'
+observation sums all its windows in one pass of the same rule).
 """
 
 from __future__ import annotations
 
+import math
+
+import numba
 import numpy as np
 
-__all__ = ["TimeBins"]
+__all__ = ["TimeBins", "bin_slot", "bin_total"]
 
-_NEVER = np.iinfo(np.int64).min // 2
+NEVER = np.iinfo(np.int64).min // 2
+"""Index of a slot that never held a bin."""
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def bin_slot(sums: np.ndarray, index: np.ndarray, i: int, t: float, bin_s: float) -> int:
+    """The slot of time ``t`` in patient ``i``'s ring (``sums`` (N, B, C), ``index`` (N, B)),
+    cleared first when it still holds an older bin. Times must not decrease."""
+    fb = math.floor(t / bin_s)
+    nb = index.shape[1]
+    # fb mod nb in floating point (an integer division costs several times more); exact for
+    # any time below 10^15 s, and in 0..nb-1 for negative times too
+    slot = np.int64(fb - nb * math.floor(fb / nb))
+    b = np.int64(fb)
+    if index[i, slot] != b:
+        index[i, slot] = b
+        for c in range(sums.shape[2]):
+            sums[i, slot, c] = 0.0
+    return slot
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def bin_total(
+    sums: np.ndarray, index: np.ndarray, t: float, bin_s: float, k: int, c0: int, out: np.ndarray
+) -> None:
+    """``out[j]`` = sum of channel ``c0 + j`` over the last ``k`` bins at time ``t`` (one
+    patient: ``sums`` (B, C), ``index`` (B,)), the bins with index in ``(now - k, now]``,
+    added in slot order."""
+    now = np.int64(math.floor(t / bin_s))
+    for j in range(out.shape[0]):
+        acc = 0.0
+        for slot in range(index.shape[0]):
+            if now - index[slot] < k and index[slot] <= now:
+                acc += sums[slot, c0 + j]
+        out[j] = acc
+
+
+@numba.njit(cache=True, nogil=True)
+def _totals(
+    sums: np.ndarray, index: np.ndarray, t: np.ndarray, bin_s: float, k: int, out: np.ndarray
+) -> None:
+    for i in range(sums.shape[0]):
+        bin_total(sums[i], index[i], t[i if t.shape[0] > 1 else 0], bin_s, k, 0, out[:, i])
 
 
 class TimeBins:
-    """Per-patient ring of time bins, each holding ``channels`` sums."""
+    """Per-patient ring of time bins, each holding ``channels`` sums (the storage; the
+    features' kernel adds to it with :func:`bin_slot`)."""
 
-    __slots__ = ("_cols", "bin_s", "channels", "index", "n", "n_bins", "sums")
+    __slots__ = ("bin_s", "channels", "index", "n", "n_bins", "sums")
 
     def __init__(self, n: int, n_bins: int, bin_s: float, channels: int) -> None:
         if n_bins < 1 or bin_s <= 0 or channels < 1:
@@ -32,67 +80,30 @@ class TimeBins:
         self.n_bins = int(n_bins)
         self.bin_s = float(bin_s)
         self.channels = int(channels)
-        self.sums = np.zeros((self.n_bins, self.channels, self.n))
-        self.index = np.full((self.n_bins, self.n), _NEVER, dtype=np.int64)
-        self._cols = np.arange(self.n)
+        self.sums = np.zeros((self.n, self.n_bins, self.channels))
+        self.index = np.full((self.n, self.n_bins), NEVER, dtype=np.int64)
 
-    def bin_of(self, t: np.ndarray | float) -> np.ndarray:
-        """Absolute bin index of time ``t`` (any shape)."""
-        return np.floor(np.asarray(t, dtype=np.float64) / self.bin_s).astype(np.int64)
-
-    def add_block(self, t: np.ndarray, values: np.ndarray) -> None:
-        """Add ``values`` (S, channels, N) at times ``t`` (S, N); times must not decrease.
-
-        Adding zeros at the time of the latest bin written, or at a new time, changes nothing
-        that a later total would see."""
-        a = self.bin_of(t)
-        a0 = a[0]
-        off = a - a0
-        span = int(off[-1].max()) + 1
-        if span > self.n_bins:  # a block longer than the whole window: one slot at a time
-            for i in range(a.shape[0]):
-                self.add_block(t[i : i + 1], values[i : i + 1])
-            return
-        cols = self._cols
-        reach = off[-1]  # each patient's last bin in this block, relative to its first
-        for d in range(span):
-            b = a0 + d
-            slot = b % self.n_bins
-            if span == 1:
-                add = values.sum(axis=0)
-                clear = self.index[slot, cols] != b
-            else:
-                # never touch a bin past a patient's own last time: that would evict live data
-                add = (values * (off == d)[:, None, :]).sum(axis=0)
-                clear = (self.index[slot, cols] != b) & (reach >= d)
-                b = np.where(reach >= d, b, self.index[slot, cols])
-            cur = self.sums[slot, :, cols]  # (N, channels)
-            cur[clear] = 0.0
-            cur += add.T
-            self.sums[slot, :, cols] = cur
-            self.index[slot, cols] = b
-
-    def total(
-        self, t: np.ndarray | float, k: int | None = None, channels: slice = slice(None)
-    ) -> np.ndarray:
-        """Sums of ``channels`` over the last ``k`` bins (default all) at time ``t``: (channels, N)."""
+    def total(self, t: np.ndarray | float, k: int | None = None) -> np.ndarray:
+        """Sums of every channel over the last ``k`` bins (default all) at time ``t``:
+        (channels, N)."""
         k = self.n_bins if k is None else min(int(k), self.n_bins)
-        now = self.bin_of(t)
-        live = ((self.index > now - k) & (self.index <= now)).astype(np.float64)
-        return np.einsum("bcn,bn->cn", self.sums[:, channels], live)
+        out = np.empty((self.channels, self.n))
+        tt = np.atleast_1d(np.asarray(t, dtype=np.float64))
+        _totals(self.sums, self.index, tt, self.bin_s, k, out)
+        return out
 
     def put_rows(self, rows: np.ndarray, src: TimeBins) -> None:
         """Overwrite patients ``rows`` with the patients of ``src`` (``len(rows)`` of them)."""
         if (src.n_bins, src.bin_s, src.channels) != (self.n_bins, self.bin_s, self.channels):
             raise ValueError("put_rows needs time bins of the same shape")
-        self.sums[:, :, rows] = src.sums
-        self.index[:, rows] = src.index
+        self.sums[rows] = src.sums
+        self.index[rows] = src.index
 
     def reset(self, mask: np.ndarray | None = None) -> None:
         """Forget everything (for the patients in ``mask``)."""
         if mask is None:
             self.sums[:] = 0.0
-            self.index[:] = _NEVER
+            self.index[:] = NEVER
         else:
-            self.sums[:, :, mask] = 0.0
-            self.index[:, mask] = _NEVER
+            self.sums[mask] = 0.0
+            self.index[mask] = NEVER

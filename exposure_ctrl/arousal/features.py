@@ -41,21 +41,27 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numba
 import numpy as np
 
+from exposure_ctrl.arousal._inputs import BOOL, F8, I8, INT8, as_slots, as_vector
 from exposure_ctrl.arousal.artifacts import (
     FLAG_ORDER,
+    RR_ECTOPIC_,
+    RR_IMPOSSIBLE_,
     UNTRUSTED_RR,
     UNUSABLE_BPM,
     ArtifactConfig,
-    block_references,
+    ring_median,
+    ring_push,
     sample_flags,
 )
 from exposure_ctrl.arousal.baseline import BaselineConfig, BaselineEstimator, BaselineResult
-from exposure_ctrl.arousal.bins import TimeBins
+from exposure_ctrl.arousal.bins import TimeBins, bin_slot
 from exposure_ctrl.sensors.sample import HeartSample, Quality
 
 __all__ = [
@@ -69,16 +75,6 @@ __all__ = [
     "SampleBlock",
     "pack_samples",
 ]
-
-
-def _cummax0(x: np.ndarray) -> np.ndarray:
-    """Running maximum along axis 0 (a no-op for one row)."""
-    return x if x.shape[0] == 1 else np.maximum.accumulate(x, axis=0)
-
-
-def _sum0(x: np.ndarray) -> np.ndarray:
-    """Sum along axis 0 (the row itself for one row)."""
-    return x[0] if x.shape[0] == 1 else x.sum(axis=0)
 
 
 class Feature(enum.IntEnum):
@@ -146,12 +142,399 @@ FEATURE_SCALES: np.ndarray = np.array(
 )
 """Typical magnitude of each feature; ``observe(scaled=True)`` divides by it."""
 
+
+# --- state layout --------------------------------------------------------------------------
+# Every patient's scalar state is one row of FeatureState._st (float64), its counters one row of
+# FeatureState._cnt (int64); the columns are named here. The public attributes (``hr``,
+# ``baseline_bpm``, ``n_samples``, ...) are views of these columns.
+(
+    _T0, _T_PRESENT, _T_USABLE, _HR, _S0, _S1, _S2, _SY, _STY, _T_REF, _LAST_RR, _BASE_BPM,
+    _BASE_KNOWN, _BASE_RMSSD, _INTENSITY, _T_SCENE, _T_LEVEL, _PEAK_HR, _SUDS, _T_SUDS,
+) = range(20)  # fmt: skip
+_N_STATE = 20
+_N_SAMPLES, _N_RR, _N_RR_IMPOSSIBLE, _N_RR_ECTOPIC, _N_RR_UNTRUSTED = range(5)
+_RING_POS = 5  # where the next plausible RR interval goes in the ring
+_N_FLAG0 = 6  # then one counter per FLAG_ORDER entry
+_N_COUNTS = _N_FLAG0 + len(FLAG_ORDER)
+
 # channels of the time bins
 _IN_S, _ABOVE_S, _OBS_S, _PRESENT_N, _CLEAN_N, _RR_SUMSQ, _RR_NDIFF, _RR_COVER_MS = range(8)
 _N_CHANNELS = 8
-_WINDOW_CHANNELS = slice(_IN_S, _OBS_S + 1)
-_MINUTE_CHANNELS = slice(_PRESENT_N, _RR_COVER_MS + 1)
 _FLAG_VALUES = np.array([int(f) for f in FLAG_ORDER], dtype=np.int64)
+
+# settings, as one float64 array for the kernels (FeatureState._cfg)
+(
+    _C_BPM_MIN, _C_BPM_MAX, _C_RR_MIN, _C_RR_MAX, _C_ECT_TOL, _C_MIN_REF, _C_STALE, _C_HR_TAU,
+    _C_SLOPE_TAU, _C_BIN_S, _C_CHAIN_GAP, _C_LOW, _C_HIGH, _C_CEILING, _C_HARD_MAX,
+    _C_RMSSD_BINS, _C_RMSSD_MIN_S, _C_WINDOW_BINS, _C_QUALITY_BINS,
+) = range(19)  # fmt: skip
+_N_CFG = 19
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _at(a: np.ndarray, s: int, i: int):  # type: ignore[no-untyped-def]
+    """``a[s, i]`` of an input given as (S, N), or (1, N) / (S, 1) / (1, 1) for all."""
+    return a[s if a.shape[0] > 1 else 0, i if a.shape[1] > 1 else 0]
+
+
+@numba.njit(cache=True, nogil=True)
+def _update_kernel(
+    st: np.ndarray,  # (N, _N_STATE) state, updated
+    cnt: np.ndarray,  # (N, _N_COUNTS) counters, updated
+    ring: np.ndarray,  # (N, M) last M plausible RR intervals (circular), updated
+    bsum: np.ndarray,  # (N, B, _N_CHANNELS) time bins, updated
+    bidx: np.ndarray,  # (N, B) their bin indices, updated
+    cfg: np.ndarray,  # (_N_CFG,) settings
+    t: np.ndarray,  # (S, N) inputs; any of them may be (S, 1), (1, N) or (1, 1) for all
+    bpm: np.ndarray,
+    rr: np.ndarray,  # (S, N, R) (or (S, 1, R))
+    rr_count: np.ndarray,  # -1: the finite ones
+    contact: np.ndarray,
+    present: np.ndarray,
+    src_flags: np.ndarray,
+    flags_out: np.ndarray,  # (S, N) the samples' flags, written
+    record: bool,  # write the baseline estimator's inputs:
+    rec_t: np.ndarray,  # (S, N) slot times (absent slots: the latest time, or the block's first)
+    rec_usable: np.ndarray,  # (S, N) usable bpm
+    rec_sumsq: np.ndarray,  # (S, N) sum of squared successive RR differences, ms²
+    rec_ndiff: np.ndarray,  # (S, N) their number
+) -> None:
+    """S sample slots of N patients, one sample at a time (docs/arousal.md gives the rules).
+
+    Per patient and present sample at time ``t`` with rate ``x``:
+
+    - flags: the artifact rules (:func:`~exposure_ctrl.arousal.artifacts.sample_flags`); the
+      sample is *usable* without ``UNUSABLE_BPM`` flags, its RR *trusted* without
+      ``UNTRUSTED_RR`` flags; the RR chain breaks at an untrusted sample or a gap > chain_gap_s;
+    - RR: interval j of the sample is impossible outside rr_min..rr_max, ectopic when
+      ``|rr - ref| > tol * ref`` with ``ref`` the median of the ring of the last M plausible
+      intervals before the sample (``60000 / x`` while fewer than min_reference), accepted
+      otherwise; successive differences ``d = rr_j - rr_{j-1}`` of accepted adjacent beats (the
+      first against the previous sample's last beat, unless the chain broke) feed the bins;
+    - heart rate: ``y = d y_prev + (1 - d) x`` with ``d = exp(-(t - t_prev) / hr_tau_s)`` (``y =
+      x`` for the first usable sample); the level peak is ``max(peak, y)``;
+    - slope: the weighted sums ``S0 = sum w``, ``S1 = sum w u``, ``S2 = sum w u²``, ``Sy = sum w
+      x``, ``Sty = sum w u x`` with ``u = t_k - T`` and ``w = exp(u / slope_tau_s)`` about the
+      latest usable time ``T``; moving ``T`` on by ``dd`` multiplies every weight by ``exp(-dd /
+      slope_tau_s)`` and shifts ``u`` by ``-dd`` (``S1 -> S1 - dd S0``, ``S2 -> S2 - 2 dd S1 +
+      dd² S0``, ``Sty -> Sty - dd Sy``), then the new point adds ``w = 1, u = 0``;
+    - bins: credit ``min(t - t_prev_usable, stale_after_s)`` inside / above the window / in
+      total, 1 present, 1 if no flag, the RR sums.
+    """
+    n = st.shape[0]
+    n_slots = flags_out.shape[0]
+    r_max = rr.shape[2]
+    bpm_min, bpm_max = cfg[_C_BPM_MIN], cfg[_C_BPM_MAX]
+    rr_min, rr_max, tol = cfg[_C_RR_MIN], cfg[_C_RR_MAX], cfg[_C_ECT_TOL]
+    min_ref = np.int64(cfg[_C_MIN_REF])
+    stale, chain_gap, bin_s = cfg[_C_STALE], cfg[_C_CHAIN_GAP], cfg[_C_BIN_S]
+    hr_tau, slope_tau = cfg[_C_HR_TAU], cfg[_C_SLOPE_TAU]
+    low, high = cfg[_C_LOW], cfg[_C_HIGH]
+    n_flags = _FLAG_VALUES.shape[0]
+    for i in range(n):
+        row = st[i]
+        c = cnt[i]
+        ring_i = ring[i]
+        # slots without a sample may carry any time: they stand at the latest present time,
+        # or (before any) at the block's first present time
+        latest = -np.inf if math.isnan(row[_T_PRESENT]) else row[_T_PRESENT]
+        first = 0.0
+        for s in range(n_slots):
+            if _at(present, s, i):
+                first = _at(t, s, i)
+                break
+        for s in range(n_slots):
+            if not _at(present, s, i):
+                flags_out[s, i] = 0
+                if s == 0 and math.isnan(row[_T0]):
+                    row[_T0] = latest if latest > -np.inf else first
+                if record:
+                    rec_t[s, i] = latest if latest > -np.inf else first
+                    rec_usable[s, i] = False
+                    rec_sumsq[s, i] = 0.0
+                    rec_ndiff[s, i] = 0.0
+                continue
+            ts = _at(t, s, i)
+            x = _at(bpm, s, i)
+            if s == 0 and math.isnan(row[_T0]):
+                row[_T0] = ts
+            latest = max(latest, ts)
+
+            # --- flags
+            prev_p = row[_T_PRESENT]
+            dtp = np.inf if math.isnan(prev_p) else ts - prev_p
+            after_gap = (not math.isnan(prev_p)) and dtp > stale
+            fl = sample_flags(
+                x, np.int64(_at(contact, s, i)), np.int64(_at(src_flags, s, i)), after_gap,
+                bpm_min, bpm_max,
+            )  # fmt: skip
+            usable = (fl & UNUSABLE_BPM) == 0
+            trusted = (fl & UNTRUSTED_RR) == 0
+            if not trusted or dtp > chain_gap:
+                row[_LAST_RR] = np.nan  # the RR chain breaks
+
+            # --- RR intervals
+            sumsq = 0.0
+            ndiff = 0
+            cover = 0.0
+            if r_max > 0:
+                rs = s if rr.shape[0] > 1 else 0
+                ri = i if rr.shape[1] > 1 else 0
+                count = np.int64(_at(rr_count, s, i))
+                if count < 0:  # default: the finite ones
+                    count = 0
+                    for j in range(r_max):
+                        if math.isfinite(rr[rs, ri, j]):
+                            count += 1
+                n_real = min(count, r_max)
+                ref = np.nan
+                if trusted and n_real > 0:
+                    ref = ring_median(ring_i, min_ref)
+                if math.isnan(ref) and usable:
+                    ref = 60000.0 / x
+                n_imp = 0
+                n_ect = 0
+                prev = row[_LAST_RR]
+                j_last = min(max(count - 1, 0), r_max - 1)
+                last_acc = np.nan  # the accepted value of slot j_last (the last real one)
+                for j in range(r_max):
+                    v = rr[rs, ri, j]
+                    a = np.nan
+                    if j < n_real and trusted:
+                        if v >= rr_min and v <= rr_max:
+                            c[_RING_POS] = ring_push(ring_i, c[_RING_POS], v)
+                            if abs(v - ref) > tol * ref:
+                                n_ect += 1
+                            else:
+                                a = v
+                        else:
+                            n_imp += 1
+                    d = a - prev
+                    if not math.isnan(d):
+                        sumsq += d * d
+                        ndiff += 1
+                        cover += a
+                    if j == j_last:
+                        last_acc = a
+                    prev = a
+                if trusted and count > 0:
+                    row[_LAST_RR] = last_acc
+                c[_N_RR] += n_real
+                c[_N_RR_IMPOSSIBLE] += n_imp
+                c[_N_RR_ECTOPIC] += n_ect
+                if not trusted:
+                    c[_N_RR_UNTRUSTED] += n_real
+                if n_imp > 0:
+                    fl |= RR_IMPOSSIBLE_
+                if n_ect > 0:
+                    fl |= RR_ECTOPIC_
+            flags_out[s, i] = fl
+            if record:
+                rec_t[s, i] = ts
+                rec_usable[s, i] = usable
+                rec_sumsq[s, i] = sumsq
+                rec_ndiff[s, i] = ndiff
+
+            # --- heart rate, slope, level peak
+            credit = 0.0
+            y = row[_HR]
+            if usable:
+                tu = row[_T_USABLE]
+                if math.isnan(tu):
+                    y = x
+                else:
+                    dtu = ts - tu
+                    d = math.exp(-dtu / hr_tau)
+                    y = (1.0 - d) * x + d * y
+                    credit = min(dtu, stale)
+                row[_HR] = y
+                if not (row[_PEAK_HR] >= y):  # fmax: a NaN peak takes y
+                    row[_PEAK_HR] = y
+                tr = row[_T_REF]
+                dd = 0.0 if math.isnan(tr) else ts - tr
+                dec = math.exp(-dd / slope_tau)
+                s0, s1, s2, sy, sty = row[_S0], row[_S1], row[_S2], row[_SY], row[_STY]
+                row[_S0] = dec * s0 + 1.0
+                row[_S1] = dec * (s1 - dd * s0)
+                row[_S2] = dec * (s2 - 2.0 * dd * s1 + dd * dd * s0)
+                row[_SY] = dec * sy + x
+                row[_STY] = dec * (sty - dd * sy)
+                row[_T_REF] = ts
+                row[_T_USABLE] = ts if math.isnan(tu) else max(tu, ts)
+
+            # --- time bins
+            slot = bin_slot(bsum, bidx, i, ts, bin_s)
+            if credit > 0.0:
+                h = y - row[_BASE_BPM]
+                if h >= low and h <= high:
+                    bsum[i, slot, _IN_S] += credit
+                if h > high:
+                    bsum[i, slot, _ABOVE_S] += credit
+                bsum[i, slot, _OBS_S] += credit
+            bsum[i, slot, _PRESENT_N] += 1.0
+            if fl == 0:
+                bsum[i, slot, _CLEAN_N] += 1.0
+            bsum[i, slot, _RR_SUMSQ] += sumsq
+            bsum[i, slot, _RR_NDIFF] += ndiff
+            bsum[i, slot, _RR_COVER_MS] += cover
+
+            # --- counts, times
+            c[_N_SAMPLES] += 1
+            if fl:
+                for k in range(n_flags):
+                    if fl & _FLAG_VALUES[k]:
+                        c[_N_FLAG0 + k] += 1
+            row[_T_PRESENT] = ts if math.isnan(prev_p) else max(prev_p, ts)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _observe_one(
+    st: np.ndarray,
+    bsum: np.ndarray,
+    bidx: np.ndarray,
+    cfg: np.ndarray,
+    i: int,
+    tt: float,
+    scales: np.ndarray,  # (N_FEATURES,) divisors, or (0,) for none
+    out: np.ndarray,
+    o0: int,
+) -> None:
+    """Patient ``i``'s feature vector at time ``tt`` into ``out[i, o0 : o0 + N_FEATURES]``
+    (the formulas of docs/arousal.md, in Feature order). Arrays are indexed by patient
+    rather than sliced: a slice costs a reference count."""
+    low, high = cfg[_C_LOW], cfg[_C_HIGH]
+    bin_s = cfg[_C_BIN_S]
+    wk = np.int64(cfg[_C_WINDOW_BINS])
+    rk = np.int64(cfg[_C_RMSSD_BINS])
+    qk = np.int64(cfg[_C_QUALITY_BINS])
+    t0 = tt if math.isnan(st[i, _T0]) else st[i, _T0]
+    base = st[i, _BASE_BPM]
+    hr = st[i, _HR]
+    have = not math.isnan(hr)
+    above = hr - base if have else 0.0
+    out[i, o0 + Feature.HR_ABOVE_BPM] = above
+    # weighted least squares: slope = (S0 Sty - S1 Sy) / (S0 S2 - S1²)
+    s0, s1 = st[i, _S0], st[i, _S1]
+    den = s0 * st[i, _S2] - s1 * s1
+    num = s0 * st[i, _STY] - s1 * st[i, _SY]
+    ok = den > 1e-9 * max(s0 * s0, 1.0)
+    out[i, o0 + Feature.HR_SLOPE_BPM_PER_MIN] = 60.0 * num / den if ok else 0.0
+    out[i, o0 + Feature.AROUSAL_NORM] = (above - low) / (high - low)
+    out[i, o0 + Feature.CEILING_MARGIN_BPM] = cfg[_C_CEILING] - above
+    out[i, o0 + Feature.HARD_MAX_MARGIN_BPM] = cfg[_C_HARD_MAX] - (hr if have else base)
+
+    # the window totals, in one pass over the bins with index in (now - k, now]
+    now = np.int64(math.floor(tt / bin_s))
+    w_in = w_above = w_obs = 0.0
+    m_present = m_clean = m_sumsq = m_ndiff = m_cover = 0.0
+    q_present = q_clean = 0.0
+    for slot in range(bidx.shape[1]):
+        age = now - bidx[i, slot]
+        if age < 0:
+            continue
+        if age < wk:
+            w_in += bsum[i, slot, _IN_S]
+            w_above += bsum[i, slot, _ABOVE_S]
+            w_obs += bsum[i, slot, _OBS_S]
+        if age < rk:
+            m_present += bsum[i, slot, _PRESENT_N]
+            m_clean += bsum[i, slot, _CLEAN_N]
+            m_sumsq += bsum[i, slot, _RR_SUMSQ]
+            m_ndiff += bsum[i, slot, _RR_NDIFF]
+            m_cover += bsum[i, slot, _RR_COVER_MS]
+        if age < qk:
+            q_present += bsum[i, slot, _PRESENT_N]
+            q_clean += bsum[i, slot, _CLEAN_N]
+    out[i, o0 + Feature.IN_WINDOW_FRAC] = w_in / w_obs if w_obs > 0 else 0.0
+    out[i, o0 + Feature.ABOVE_WINDOW_FRAC] = w_above / w_obs if w_obs > 0 else 0.0
+
+    valid = m_cover >= 1000.0 * cfg[_C_RMSSD_MIN_S] and m_ndiff > 0
+    rmssd = math.sqrt(m_sumsq / m_ndiff) if valid else 0.0
+    out[i, o0 + Feature.RMSSD_MS] = rmssd
+    out[i, o0 + Feature.RMSSD_VALID] = 1.0 if valid else 0.0
+    brm = st[i, _BASE_RMSSD]
+    out[i, o0 + Feature.RMSSD_REL] = rmssd / brm if valid and brm > 0 else 1.0
+
+    inten = st[i, _INTENSITY]
+    out[i, o0 + Feature.INTENSITY] = 0.0 if math.isnan(inten) else inten
+    out[i, o0 + Feature.SINCE_SCENE_CHANGE_S] = tt - (t0 if math.isnan(st[i, _T_SCENE]) else st[i, _T_SCENE])
+    out[i, o0 + Feature.AT_INTENSITY_S] = tt - (t0 if math.isnan(st[i, _T_LEVEL]) else st[i, _T_LEVEL])
+    peak = above if math.isnan(st[i, _PEAK_HR]) else st[i, _PEAK_HR] - base
+    fall = max(peak - above, 0.0)
+    out[i, o0 + Feature.PEAK_ABOVE_BPM] = peak
+    out[i, o0 + Feature.FALL_FROM_PEAK_BPM] = fall
+    out[i, o0 + Feature.FALL_FROM_PEAK_FRAC] = min(fall / peak, 1.0) if peak > 0 else 0.0
+
+    suds = st[i, _SUDS]
+    known = not math.isnan(suds)
+    out[i, o0 + Feature.SUDS] = suds if known else 0.0
+    out[i, o0 + Feature.SUDS_AGE_S] = tt - st[i, _T_SUDS] if known else 0.0
+    out[i, o0 + Feature.SUDS_KNOWN] = 1.0 if known else 0.0
+
+    tu = st[i, _T_USABLE]
+    since = tt - (t0 if math.isnan(tu) else tu)
+    out[i, o0 + Feature.SINCE_CLEAN_S] = since
+    out[i, o0 + Feature.STALE] = 1.0 if since > cfg[_C_STALE] or math.isnan(tu) else 0.0
+    out[i, o0 + Feature.CLEAN_FRAC] = q_clean / q_present if q_present > 0 else 0.0
+    out[i, o0 + Feature.BASELINE_KNOWN] = st[i, _BASE_KNOWN]
+    if scales.shape[0]:
+        for j in range(scales.shape[0]):
+            out[i, o0 + j] /= scales[j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _observe_kernel(
+    st: np.ndarray,
+    bsum: np.ndarray,
+    bidx: np.ndarray,
+    cfg: np.ndarray,
+    t: np.ndarray,  # (N,) or (1,)
+    scales: np.ndarray,  # (N_FEATURES,) divisors, or (0,) for none
+    out: np.ndarray,  # (N, N_FEATURES), written
+) -> None:
+    """The feature vectors at time ``t``."""
+    for i in range(st.shape[0]):
+        _observe_one(st, bsum, bidx, cfg, i, t[i if t.shape[0] > 1 else 0], scales, out, 0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _scene_kernel(st: np.ndarray, t: np.ndarray, inten: np.ndarray, mask: np.ndarray) -> None:
+    """A scene change at ``t`` where ``mask``: a new intensity (beyond 1e-9; a first scene
+    always) restarts the level (its time and peak). ``t``, ``inten``, ``mask``: (N,) or (1,)."""
+    for i in range(st.shape[0]):
+        row = st[i]
+        tt = t[i if t.shape[0] > 1 else 0]
+        if math.isnan(row[_T0]):
+            row[_T0] = tt
+        if not mask[i if mask.shape[0] > 1 else 0]:
+            continue
+        v = inten[i if inten.shape[0] > 1 else 0]
+        row[_T_SCENE] = tt
+        if not abs(v - row[_INTENSITY]) <= 1e-9:
+            row[_T_LEVEL] = tt
+            row[_PEAK_HR] = row[_HR]
+        row[_INTENSITY] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def _suds_kernel(st: np.ndarray, t: np.ndarray, suds: np.ndarray, mask: np.ndarray) -> int:
+    """A SUDS rating at ``t`` where ``mask``; returns the first patient whose rating lies
+    outside 0..100 (nothing changed then), else -1."""
+    n = st.shape[0]
+    for i in range(n):
+        if mask[i if mask.shape[0] > 1 else 0]:
+            v = suds[i if suds.shape[0] > 1 else 0]
+            if not (v >= 0.0 and v <= 100.0):
+                return i
+    for i in range(n):
+        row = st[i]
+        tt = t[i if t.shape[0] > 1 else 0]
+        if math.isnan(row[_T0]):
+            row[_T0] = tt
+        if mask[i if mask.shape[0] > 1 else 0]:
+            row[_SUDS] = suds[i if suds.shape[0] > 1 else 0]
+            row[_T_SUDS] = tt
+    return -1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,6 +594,18 @@ class _Targets:
     suds_high: float = 70.0
 
 
+
+_ALL = np.ones(1, dtype=bool)
+_NO_CONTACT_INFO = np.full((1, 1), -1, dtype=np.int8)
+_PRESENT = np.ones((1, 1), dtype=bool)
+_NO_FLAGS = np.zeros((1, 1), dtype=np.int64)
+_COUNT_FINITE = np.full((1, 1), -1, dtype=np.int64)
+_NO_RR = np.empty((1, 1, 0))
+_NO_SCALES = np.empty(0)
+_NO_REC_F = np.empty((1, 1))
+_NO_REC_B = np.empty((1, 1), dtype=bool)
+
+
 class FeatureState:
     """Incremental arousal features of N patients. See the module docstring.
 
@@ -220,6 +615,9 @@ class FeatureState:
         n: number of patients.
         config: settings; default ``FeatureConfig.from_scenario(scenario)``.
         t0: start time (default: the first time seen). Times since "never" count from it.
+
+    The state of patient ``i`` is row ``i`` of a few arrays (scalars, counters, the RR ring,
+    the time bins) that compiled kernels update in place; the attributes below are views.
     """
 
     def __init__(
@@ -252,48 +650,70 @@ class FeatureState:
         else:
             self.targets = _Targets(low=8.0, high=18.0, ceiling=25.0, hard_max=160.0)
         art = config.artifacts
-        self._rows = np.arange(self.n)
+        tg = self.targets
+        cfg = np.empty(_N_CFG)
+        cfg[_C_BPM_MIN], cfg[_C_BPM_MAX] = art.bpm_min, art.bpm_max
+        cfg[_C_RR_MIN], cfg[_C_RR_MAX] = art.rr_min_ms, art.rr_max_ms
+        cfg[_C_ECT_TOL], cfg[_C_MIN_REF] = art.ectopic_tolerance, art.min_reference
+        cfg[_C_STALE], cfg[_C_HR_TAU] = art.stale_after_s, config.hr_tau_s
+        cfg[_C_SLOPE_TAU], cfg[_C_BIN_S] = config.slope_tau_s, config.bin_s
+        cfg[_C_CHAIN_GAP] = config.chain_gap_s
+        cfg[_C_LOW], cfg[_C_HIGH] = tg.low, tg.high
+        cfg[_C_CEILING], cfg[_C_HARD_MAX] = tg.ceiling, tg.hard_max
+        cfg[_C_RMSSD_BINS], cfg[_C_RMSSD_MIN_S] = config.rmssd_bins, config.rmssd_min_s
+        cfg[_C_WINDOW_BINS], cfg[_C_QUALITY_BINS] = config.window_bins, config.quality_bins
+        self._cfg = cfg
         n = self.n
-        nan = np.full(n, np.nan)
-        self.t0 = np.full(n, np.nan if t0 is None else float(t0))
-        # signal
-        self.t_present = nan.copy()
-        self.t_usable = nan.copy()
-        self.hr = nan.copy()  # smoothed absolute heart rate, bpm
-        self._s0 = np.zeros(n)
-        self._s1 = np.zeros(n)
-        self._s2 = np.zeros(n)
-        self._sy = np.zeros(n)
-        self._sty = np.zeros(n)
-        self._t_ref = nan.copy()
-        self.rr_ring = np.full((art.median_beats, n), np.nan)
-        self.last_rr = nan.copy()
+        st = np.full((n, _N_STATE), np.nan)
+        st[:, _T0] = np.nan if t0 is None else float(t0)
+        st[:, [_S0, _S1, _S2, _SY, _STY, _BASE_KNOWN]] = 0.0
+        st[:, _BASE_BPM] = float(config.prior_baseline_bpm)
+        self._st = st
+        self._cnt = np.zeros((n, _N_COUNTS), dtype=np.int64)
+        self.rr_ring = np.full((n, art.median_beats), np.nan)
         self.bins = TimeBins(
             n,
             max(config.rmssd_bins, config.window_bins, config.quality_bins),
             config.bin_s,
             _N_CHANNELS,
         )
-        # counts
-        self.n_samples = np.zeros(n, dtype=np.int64)
-        self.flag_counts = np.zeros((n, len(FLAG_ORDER)), dtype=np.int64)
-        self.n_rr = np.zeros(n, dtype=np.int64)
-        self.n_rr_impossible = np.zeros(n, dtype=np.int64)
-        self.n_rr_ectopic = np.zeros(n, dtype=np.int64)
-        self.n_rr_untrusted = np.zeros(n, dtype=np.int64)
-        # baseline
-        self.baseline_bpm = np.full(n, float(config.prior_baseline_bpm))
-        self.baseline_known = np.zeros(n, dtype=bool)
-        self.baseline_rmssd_ms = nan.copy()
         self._baseline_est: BaselineEstimator | None = None
-        # scene
-        self.intensity = nan.copy()
-        self.t_scene = nan.copy()
-        self.t_level = nan.copy()
-        self.peak_hr = nan.copy()  # peak of the smoothed absolute heart rate at this level
-        # SUDS
-        self.suds = nan.copy()
-        self.t_suds = nan.copy()
+        # scratch for add(): one sample of one patient
+        self._one_t = np.empty((1, 1))
+        self._one_bpm = np.empty((1, 1))
+        self._one_rr = np.full((1, 1, 4), np.nan)
+        self._one_count = np.zeros((1, 1), dtype=np.int64)
+        self._one_contact = np.empty((1, 1), dtype=np.int8)
+        self._one_flags = np.empty((1, 1), dtype=np.int64)
+        self._one_out = np.empty((1, 1), dtype=np.int64)
+
+    # views of the state, one value per patient (N,)
+    t0 = property(lambda self: self._st[:, _T0], doc="start time (NaN until the first input)")
+    t_present = property(lambda self: self._st[:, _T_PRESENT], doc="time of the latest sample")
+    t_usable = property(lambda self: self._st[:, _T_USABLE], doc="time of the latest usable bpm")
+    hr = property(lambda self: self._st[:, _HR], doc="smoothed absolute heart rate, bpm (NaN: none yet)")
+    last_rr = property(lambda self: self._st[:, _LAST_RR], doc="last accepted RR of the chain, ms")
+    baseline_bpm = property(lambda self: self._st[:, _BASE_BPM], doc="resting heart rate, bpm")
+    baseline_rmssd_ms = property(lambda self: self._st[:, _BASE_RMSSD], doc="resting RMSSD, ms")
+    intensity = property(lambda self: self._st[:, _INTENSITY], doc="current scene intensity")
+    t_scene = property(lambda self: self._st[:, _T_SCENE], doc="time of the latest scene change")
+    t_level = property(lambda self: self._st[:, _T_LEVEL], doc="time the current intensity began")
+    peak_hr = property(lambda self: self._st[:, _PEAK_HR], doc="peak smoothed rate at this level")
+    suds = property(lambda self: self._st[:, _SUDS], doc="latest SUDS rating (NaN: none)")
+    t_suds = property(lambda self: self._st[:, _T_SUDS], doc="time of the latest SUDS rating")
+    n_samples = property(lambda self: self._cnt[:, _N_SAMPLES], doc="samples present")
+    n_rr = property(lambda self: self._cnt[:, _N_RR], doc="RR intervals received")
+    n_rr_impossible = property(lambda self: self._cnt[:, _N_RR_IMPOSSIBLE])
+    n_rr_ectopic = property(lambda self: self._cnt[:, _N_RR_ECTOPIC])
+    n_rr_untrusted = property(lambda self: self._cnt[:, _N_RR_UNTRUSTED])
+    flag_counts = property(
+        lambda self: self._cnt[:, _N_FLAG0:], doc="(N, len(FLAG_ORDER)) samples per flag"
+    )
+
+    @property
+    def baseline_known(self) -> np.ndarray:
+        """(N,) bool: a baseline was set."""
+        return self._st[:, _BASE_KNOWN] > 0
 
     # --- inputs ------------------------------------------------------------------------------
 
@@ -332,67 +752,92 @@ class FeatureState:
         flags: np.ndarray | None = None,
     ) -> np.ndarray:
         """S sample slots at once: every argument of :meth:`update` with a leading axis of S
-        (``t`` may be (S,) for lockstep). Same result as S calls to :meth:`update` (to
-        rounding); returns the flags (S, N). Times must not decrease."""
+        (``t`` may be (S,) for lockstep; any argument may be (S, 1) for every patient). Same
+        result as S calls to :meth:`update`; returns the flags (S, N). Times must not
+        decrease."""
         n = self.n
-        bpm = np.asarray(bpm, dtype=np.float64)
-        s_ = bpm.shape[0]
-        sn = (s_, n)
-        if bpm.shape != sn:
-            bpm = np.broadcast_to(bpm.reshape(s_, -1), sn)
-        t = np.asarray(t, dtype=np.float64)
-        if t.shape != sn:
-            t = np.broadcast_to(t.reshape(s_, -1), sn)
+        if bpm.__class__ is not np.ndarray:
+            bpm = np.asarray(bpm, dtype=np.float64)
+        s_ = bpm.shape[0] if bpm.ndim else 1
+        bpm = as_slots(bpm, F8, s_, n, "bpm")
+        t = as_slots(t, F8, s_, n, "t")
         if rr_ms is None:
-            rr = np.empty((s_, n, 0))
+            rr = _NO_RR
         else:
-            rr = np.asarray(rr_ms, dtype=np.float64)
-            if rr.ndim == 2:
+            rr = rr_ms
+            if rr.__class__ is not np.ndarray or rr.dtype is not F8:
+                rr = np.asarray(rr_ms, dtype=np.float64)
+            if rr.ndim != 3:
                 rr = rr.reshape(s_, n, -1)
-        if rr_count is None:
-            rr_count = np.isfinite(rr).sum(axis=2)
-        else:
-            rr_count = np.asarray(rr_count, dtype=np.int64)
-            if rr_count.shape != sn:
-                rr_count = np.broadcast_to(rr_count.reshape(s_, -1), sn)
+            if rr.shape[0] != s_ or (rr.shape[1] != n and rr.shape[1] != 1):
+                raise ValueError(f"rr_ms must have shape ({s_}, {n}, R), found {rr.shape}")
+        count = _COUNT_FINITE if rr_count is None else as_slots(rr_count, I8, s_, n, "rr_count")
         if contact is None:
-            contact = np.full(sn, -1, dtype=np.int8)
+            contact = _NO_CONTACT_INFO
         else:
-            contact = np.asarray(contact)
-            if contact.dtype == bool:
-                contact = contact.astype(np.int8)
-            if contact.shape != sn:
-                contact = np.broadcast_to(contact.reshape(s_, -1), sn)
-        if present is None:
-            present = np.ones(sn, dtype=bool)
-        else:
-            present = np.asarray(present, dtype=bool)
-            if present.shape != sn:
-                present = np.broadcast_to(present.reshape(s_, -1), sn)
-        if flags is None:
-            flags = np.zeros(sn, dtype=np.int64)
-        else:
-            flags = np.asarray(flags, dtype=np.int64)
-            if flags.shape != sn:
-                flags = np.broadcast_to(flags.reshape(s_, -1), sn)
-        return self._block(t, bpm, rr, rr_count, contact, present, flags)
+            contact = as_slots(contact, INT8, s_, n, "contact")
+        present = _PRESENT if present is None else as_slots(present, BOOL, s_, n, "present")
+        flags = _NO_FLAGS if flags is None else as_slots(flags, I8, s_, n, "flags")
+        out = np.empty((s_, n), dtype=np.int64)
+        est = self._baseline_est
+        if est is None:
+            _update_kernel(
+                self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
+                t, bpm, rr, count, contact, present, flags, out,
+                False, _NO_REC_F, _NO_REC_B, _NO_REC_F, _NO_REC_F,
+            )  # fmt: skip
+            return out
+        rec_t = np.empty((s_, n))
+        rec_usable = np.empty((s_, n), dtype=bool)
+        rec_sumsq = np.empty((s_, n))
+        rec_ndiff = np.empty((s_, n))
+        _update_kernel(
+            self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
+            t, bpm, rr, count, contact, present, flags, out,
+            True, rec_t, rec_usable, rec_sumsq, rec_ndiff,
+        )  # fmt: skip
+        est.add_block(
+            rec_t,
+            np.broadcast_to(bpm, (s_, n)),
+            rec_usable,
+            np.broadcast_to(present, (s_, n)),
+            rec_sumsq,
+            rec_ndiff,
+        )
+        return out
 
     def add(self, sample: HeartSample) -> Quality:
         """Feed one :class:`HeartSample` (N = 1 only); returns its quality flags."""
         if self.n != 1:
             raise ValueError(f"add() feeds one patient; this state holds {self.n}")
-        rr = np.asarray(sample.rr_ms, dtype=np.float64).reshape(1, 1, -1)
-        contact = -1 if sample.contact is None else int(bool(sample.contact))
-        flags = self._block(
-            np.array([[sample.t]], dtype=np.float64),
-            np.array([[sample.bpm]], dtype=np.float64),
-            rr,
-            np.array([[rr.shape[2]]], dtype=np.int64),
-            np.array([[contact]], dtype=np.int8),
-            np.ones((1, 1), dtype=bool),
-            np.array([[int(sample.flags)]], dtype=np.int64),
-        )
-        return Quality(int(flags[0, 0]))
+        beats = sample.rr_ms
+        k = len(beats)
+        rr = self._one_rr
+        if k > rr.shape[2]:
+            rr = self._one_rr = np.full((1, 1, k), np.nan)
+        rr[0, 0, :k] = beats
+        rr[0, 0, k:] = np.nan
+        self._one_t[0, 0] = sample.t
+        self._one_bpm[0, 0] = sample.bpm
+        self._one_count[0, 0] = k
+        self._one_contact[0, 0] = -1 if sample.contact is None else int(bool(sample.contact))
+        self._one_flags[0, 0] = int(sample.flags)
+        if self._baseline_est is not None:
+            return Quality(
+                int(
+                    self.update_block(
+                        self._one_t, self._one_bpm, rr, self._one_count, self._one_contact,
+                        _PRESENT, self._one_flags,
+                    )[0, 0]
+                )
+            )  # fmt: skip
+        out = self._one_out
+        _update_kernel(
+            self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
+            self._one_t, self._one_bpm, rr, self._one_count, self._one_contact, _PRESENT,
+            self._one_flags, out, False, _NO_REC_F, _NO_REC_B, _NO_REC_F, _NO_REC_F,
+        )  # fmt: skip
+        return Quality(int(out[0, 0]))
 
     def add_many(self, samples: Iterable[HeartSample]) -> list[Quality]:
         """Feed several samples in order (N = 1)."""
@@ -413,44 +858,34 @@ class FeatureState:
         time at intensity, peak and fall.
         """
         n = self.n
-        t = np.broadcast_to(np.asarray(t, dtype=np.float64), (n,))
-        self._touch(t)
         if intensity is None:
             if positions is None:
                 raise ValueError("set_scene needs positions or intensity")
             pos = np.asarray(positions, dtype=np.int64)
-            inten = np.broadcast_to(self.scenario.intensity_of_positions(pos), (n,))
-        else:
-            inten = np.broadcast_to(np.asarray(intensity, dtype=np.float64), (n,))
-        m = (
-            np.ones(n, dtype=bool)
-            if mask is None
-            else np.broadcast_to(np.asarray(mask, bool), (n,))
+            intensity = self.scenario.intensity_of_positions(pos)
+        _scene_kernel(
+            self._st,
+            as_vector(t, F8, n, "t"),
+            as_vector(intensity, F8, n, "intensity"),
+            _ALL if mask is None else as_vector(mask, BOOL, n, "mask"),
         )
-        new_level = m & ~(np.abs(inten - self.intensity) <= 1e-9)  # NaN (no level yet) → new
-        self.t_scene = np.where(m, t, self.t_scene)
-        self.t_level = np.where(new_level, t, self.t_level)
-        self.peak_hr = np.where(new_level, self.hr, self.peak_hr)
-        self.intensity = np.where(m, inten, self.intensity)
 
     def set_suds(
         self, t: float | np.ndarray, suds: np.ndarray | float, mask: np.ndarray | None = None
     ) -> None:
         """A SUDS rating (0..100) at ``t`` for the patients in ``mask`` (default all)."""
         n = self.n
-        t = np.broadcast_to(np.asarray(t, dtype=np.float64), (n,))
-        self._touch(t)
-        v = np.broadcast_to(np.asarray(suds, dtype=np.float64), (n,))
-        m = (
-            np.ones(n, dtype=bool)
-            if mask is None
-            else np.broadcast_to(np.asarray(mask, bool), (n,))
+        v = as_vector(suds, F8, n, "suds")
+        bad = _suds_kernel(
+            self._st,
+            as_vector(t, F8, n, "t"),
+            v,
+            _ALL if mask is None else as_vector(mask, BOOL, n, "mask"),
         )
-        bad = m & ~((v >= 0) & (v <= 100))
-        if bad.any():
-            raise ValueError(f"SUDS ratings run from 0 to 100; found {v[bad][0]!r}")
-        self.suds = np.where(m, v, self.suds)
-        self.t_suds = np.where(m, t, self.t_suds)
+        if bad >= 0:
+            raise ValueError(
+                f"SUDS ratings run from 0 to 100; found {float(v[bad if v.shape[0] > 1 else 0])!r}"
+            )
 
     # --- baseline ----------------------------------------------------------------------------
 
@@ -491,20 +926,14 @@ class FeatureState:
         )
         if np.any(m & ~np.isfinite(b)):
             raise ValueError("a baseline must be a finite heart rate")
-        self.baseline_bpm = np.where(m, b, self.baseline_bpm)
-        self.baseline_known = self.baseline_known | m
+        st = self._st
+        st[m, _BASE_BPM] = b[m]
+        st[m, _BASE_KNOWN] = 1.0
         if rmssd_ms is not None:
             r = np.broadcast_to(np.asarray(rmssd_ms, dtype=np.float64), (n,))
-            self.baseline_rmssd_ms = np.where(m, r, self.baseline_rmssd_ms)
+            st[m, _BASE_RMSSD] = r[m]
 
     # --- rows ------------------------------------------------------------------------------
-
-    _ROW_ARRAYS_AXIS0 = (
-        "t0", "t_present", "t_usable", "hr", "_s0", "_s1", "_s2", "_sy", "_sty", "_t_ref",
-        "last_rr", "n_samples", "flag_counts", "n_rr", "n_rr_impossible", "n_rr_ectopic",
-        "n_rr_untrusted", "baseline_bpm", "baseline_known", "baseline_rmssd_ms", "intensity",
-        "t_scene", "t_level", "peak_hr", "suds", "t_suds",
-    )  # fmt: skip
 
     def put_rows(self, rows: np.ndarray | Sequence[int], src: FeatureState) -> None:
         """Overwrite patients ``rows`` with the patients of ``src`` (a state of ``len(rows)``
@@ -517,175 +946,10 @@ class FeatureState:
             raise ValueError("put_rows needs states with the same settings and targets")
         if self._baseline_est is not None or src._baseline_est is not None:
             raise RuntimeError("put_rows during a baseline phase: finish it first")
-        for name in self._ROW_ARRAYS_AXIS0:
-            getattr(self, name)[rows] = getattr(src, name)
-        self.rr_ring[:, rows] = src.rr_ring
+        self._st[rows] = src._st
+        self._cnt[rows] = src._cnt
+        self.rr_ring[rows] = src.rr_ring
         self.bins.put_rows(rows, src.bins)
-
-    # --- the step ----------------------------------------------------------------------------
-
-    def _touch(self, t: np.ndarray) -> None:
-        if np.isnan(self.t0).any():
-            self.t0 = np.where(np.isnan(self.t0), t, self.t0)
-
-    def _block(
-        self,
-        t: np.ndarray,
-        bpm: np.ndarray,
-        rr: np.ndarray,
-        rr_count: np.ndarray,
-        contact: np.ndarray,
-        present: np.ndarray,
-        src_flags: np.ndarray,
-    ) -> np.ndarray:
-        """S sample slots of N patients: (S, N) arrays, rr (S, N, R). Closed forms over S."""
-        cfg = self.config
-        art = cfg.artifacts
-        tg = self.targets
-        s_, n = bpm.shape
-        ninf = -np.inf
-        ar_s = np.arange(s_)[:, None]
-
-        # --- times of the previous present / usable sample, for every slot
-        tp0 = np.where(np.isnan(self.t_present), ninf, self.t_present)
-        cm = _cummax0(np.concatenate([tp0[None], np.where(present, t, ninf)]))
-        prev_p = cm[:-1]
-        # slots without a sample may carry any time (even NaN): use the latest present time
-        # (or the block's first one), so that times are finite and never decrease
-        if s_ == 1:
-            first = np.where(present[0], t[0], 0.0)
-        else:
-            first = np.where(present.any(axis=0), t[np.argmax(present, axis=0), np.arange(n)], 0.0)
-        t = np.where(present, t, np.where(cm[1:] > ninf, cm[1:], first))
-        self._touch(t[0])
-        never_p = prev_p == ninf
-        dtp = t - prev_p  # inf when there was no previous sample
-        after_gap = present & ~never_p & (dtp > art.stale_after_s)
-        flags = sample_flags(art, bpm, contact, src_flags, after_gap) * present
-        usable = present & ((flags & UNUSABLE_BPM) == 0)
-        trusted = present & ((flags & UNTRUSTED_RR) == 0)
-
-        # --- RR intervals: artifacts, successive differences. Layout (S, R, N).
-        r = rr.shape[2]
-        brk = present & (~trusted | (dtp > cfg.chain_gap_s))
-        cb = brk.astype(np.int64) if s_ == 1 else np.cumsum(brk, axis=0)  # breaks up to slot s
-        if r:
-            rr = rr.transpose(0, 2, 1)
-            real = (np.arange(r)[:, None] < rr_count[:, None, :]) & present[:, None, :]
-            in_range = (rr >= art.rr_min_ms) & (rr <= art.rr_max_ms)
-            considered = real & trusted[:, None, :]
-            plaus = considered & in_range
-            imposs = considered & ~in_range
-            ref, self.rr_ring = block_references(art, self.rr_ring, np.where(plaus, rr, np.nan))
-            ref = np.where(np.isnan(ref), 60000.0 / np.where(usable, bpm, np.nan), ref)[:, None, :]
-            ect = plaus & (np.abs(rr - ref) > art.ectopic_tolerance * ref)
-            n_imp = imposs.sum(axis=1)
-            n_ect = ect.sum(axis=1)
-            flags = (
-                flags
-                | ((n_imp > 0) * int(Quality.RR_IMPOSSIBLE))
-                | ((n_ect > 0) * int(Quality.RR_ECTOPIC))
-            )
-            acc = np.where(plaus & ~ect, rr, np.nan)
-            has = trusted & (rr_count > 0)
-            cols = np.arange(n)
-            lastacc = acc[ar_s, np.clip(rr_count - 1, 0, r - 1), cols]  # (S, N)
-            # the latest slot before s that carried beats (-1: before this block)
-            hidx = _cummax0(np.where(has, ar_s, -1))
-            jprev = np.empty_like(hidx)
-            jprev[0] = -1
-            jprev[1:] = hidx[:-1]
-            jc = np.maximum(jprev, 0)
-            before = jprev >= 0
-            prevval = np.where(before, lastacc[jc, cols], self.last_rr)
-            prev0 = np.where(cb - np.where(before, cb[jc, cols], 0) > 0, np.nan, prevval)
-            prev = np.concatenate([prev0[:, None, :], acc[:, :-1, :]], axis=1)
-            d = acc - prev
-            ok = ~np.isnan(d)
-            sumsq = np.where(ok, d * d, 0.0).sum(axis=1)
-            ndiff = ok.sum(axis=1)
-            cover = np.where(ok, acc, 0.0).sum(axis=1)
-            jl = hidx[-1]
-            jlc = np.maximum(jl, 0)
-            seen = jl >= 0
-            last = np.where(seen, lastacc[jlc, cols], self.last_rr)
-            self.last_rr = np.where(cb[-1] - np.where(seen, cb[jlc, cols], 0) > 0, np.nan, last)
-            nreal = real.sum(axis=1)
-            self.n_rr += _sum0(nreal)
-            self.n_rr_impossible += _sum0(n_imp)
-            self.n_rr_ectopic += _sum0(n_ect)
-            self.n_rr_untrusted += _sum0(nreal * ~trusted)
-        else:
-            sumsq = ndiff = cover = np.zeros((s_, n))
-            self.last_rr = np.where(cb[-1] > 0, np.nan, self.last_rr)
-
-        # --- heart rate: exponential smoothing in closed form over the block
-        tu0 = np.where(np.isnan(self.t_usable), ninf, self.t_usable)
-        cmu = _cummax0(np.concatenate([tu0[None], np.where(usable, t, ninf)]))
-        prev_u = cmu[:-1]
-        last_u = cmu[-1]
-        any_u = usable[0] if s_ == 1 else usable.any(axis=0)
-        dtu = t - prev_u  # inf when there was no usable sample before
-        x = np.where(usable, bpm, 0.0)
-        gain = np.where(usable, -np.expm1(-dtu / cfg.hr_tau_s), 0.0) * x  # (1 - d_i) x_i
-        y0 = np.where(np.isnan(self.hr), 0.0, self.hr)
-        keep0 = np.exp(-(t - tu0) / cfg.hr_tau_s)  # 0 when no usable sample before the block
-        if s_ == 1:
-            y = gain + keep0 * y0
-        else:
-            lag = t[:, None, :] - t[None, :, :]  # (S, S, N): t_s - t_i
-            tri = ar_s >= np.arange(s_)[None, :]
-            wmat = np.exp(np.where(tri[..., None], -lag, ninf) / cfg.hr_tau_s)
-            y = (wmat * gain[None]).sum(axis=1) + keep0 * y0
-        ilast = _cummax0(np.where(usable, ar_s, -1))[-1]
-        y_last = y[np.clip(ilast, 0, None), np.arange(n)]
-        self.hr = np.where(any_u, y_last, self.hr)
-
-        # --- heart-rate slope: exponentially weighted least squares, sums about the last time
-        known = ~np.isnan(self._t_ref)
-        t1 = np.where(any_u, last_u, 0.0)
-        dd = np.where(known & any_u, t1 - np.where(known, self._t_ref, 0.0), 0.0)
-        dec = np.exp(-dd / cfg.slope_tau_s)
-        u = np.where(usable, t - t1, 0.0)
-        w = np.where(usable, np.exp(u / cfg.slope_tau_s), 0.0)
-        wu = w * u
-        s0, s1, s2, sy, sty = self._s0, self._s1, self._s2, self._sy, self._sty
-        # (without a usable sample dd = 0, dec = 1 and w = 0: the sums stay as they are)
-        self._s0 = dec * s0 + _sum0(w)
-        self._s1 = dec * (s1 - dd * s0) + _sum0(wu)
-        self._s2 = dec * (s2 - 2.0 * dd * s1 + dd * dd * s0) + _sum0(wu * u)
-        self._sy = dec * sy + _sum0(w * x)
-        self._sty = dec * (sty - dd * sy) + _sum0(wu * x)
-        self._t_ref = np.where(any_u, last_u, self._t_ref)
-
-        # --- level peak
-        ymax = y[0] if s_ == 1 else np.where(usable, y, ninf).max(axis=0)
-        self.peak_hr = np.where(any_u, np.fmax(self.peak_hr, ymax), self.peak_hr)
-
-        # --- time bins
-        credit = np.where(usable & (prev_u > ninf), np.minimum(dtu, art.stale_after_s), 0.0)
-        h = y - self.baseline_bpm
-        vals = np.empty((s_, _N_CHANNELS, n))
-        vals[:, _IN_S] = ((h >= tg.low) & (h <= tg.high)) * credit
-        vals[:, _ABOVE_S] = (h > tg.high) * credit
-        vals[:, _OBS_S] = credit
-        vals[:, _PRESENT_N] = present
-        vals[:, _CLEAN_N] = present & (flags == 0)
-        vals[:, _RR_SUMSQ] = sumsq
-        vals[:, _RR_NDIFF] = ndiff
-        vals[:, _RR_COVER_MS] = cover
-        self.bins.add_block(t, vals)  # slots without a sample add zeros at a harmless time
-
-        if self._baseline_est is not None:
-            self._baseline_est.add_block(t, bpm, usable, present, sumsq, ndiff)
-
-        # --- counts, times
-        self.n_samples += _sum0(present)
-        self.flag_counts += _sum0((flags[:, None, :] & _FLAG_VALUES[None, :, None]) != 0).T
-        lp = cm[-1]
-        self.t_present = np.where(lp > ninf, lp, self.t_present)
-        self.t_usable = np.where(any_u, last_u, self.t_usable)
-        return flags
 
     # --- outputs -----------------------------------------------------------------------------
 
@@ -696,78 +960,16 @@ class FeatureState:
 
         Pure (changes nothing). ``scaled`` divides by :data:`FEATURE_SCALES`.
         """
-        cfg = self.config
-        tg = self.targets
-        n = self.n
-        t = np.broadcast_to(np.asarray(t, dtype=np.float64), (n,))
-        t0 = np.where(np.isnan(self.t0), t, self.t0)
-        o = np.empty((n, N_FEATURES)) if out is None else out
-        base = self.baseline_bpm
-        have = ~np.isnan(self.hr)
-        hr_above = np.where(have, self.hr - base, 0.0)
-        o[:, Feature.HR_ABOVE_BPM] = hr_above
-        den = self._s0 * self._s2 - self._s1 * self._s1
-        num = self._s0 * self._sty - self._s1 * self._sy
-        ok = den > 1e-9 * np.maximum(self._s0 * self._s0, 1.0)
-        o[:, Feature.HR_SLOPE_BPM_PER_MIN] = np.where(ok, 60.0 * num / np.where(ok, den, 1.0), 0.0)
-        o[:, Feature.AROUSAL_NORM] = (hr_above - tg.low) / (tg.high - tg.low)
-        o[:, Feature.CEILING_MARGIN_BPM] = tg.ceiling - hr_above
-        o[:, Feature.HARD_MAX_MARGIN_BPM] = tg.hard_max - np.where(have, self.hr, base)
-
-        win = self.bins.total(t, cfg.window_bins, _WINDOW_CHANNELS)
-        obs_s = win[_OBS_S]
-        pos = obs_s > 0
-        safe = np.where(pos, obs_s, 1.0)
-        o[:, Feature.IN_WINDOW_FRAC] = np.where(pos, win[_IN_S] / safe, 0.0)
-        o[:, Feature.ABOVE_WINDOW_FRAC] = np.where(pos, win[_ABOVE_S] / safe, 0.0)
-
-        minute = self.bins.total(t, cfg.rmssd_bins, _MINUTE_CHANNELS)
-        p0 = _PRESENT_N  # minute[c - p0] is channel c
-        cover, ndiff, sumsq = (
-            minute[_RR_COVER_MS - p0],
-            minute[_RR_NDIFF - p0],
-            minute[_RR_SUMSQ - p0],
+        o = np.empty((self.n, N_FEATURES)) if out is None else out
+        _observe_kernel(
+            self._st,
+            self.bins.sums,
+            self.bins.index,
+            self._cfg,
+            as_vector(t, F8, self.n, "t"),
+            FEATURE_SCALES if scaled else _NO_SCALES,
+            o,
         )
-        valid = (cover >= 1000.0 * cfg.rmssd_min_s) & (ndiff > 0)
-        rmssd = np.sqrt(sumsq / np.where(valid, ndiff, 1.0))
-        o[:, Feature.RMSSD_MS] = np.where(valid, rmssd, 0.0)
-        o[:, Feature.RMSSD_VALID] = valid
-        brm = self.baseline_rmssd_ms
-        relok = valid & (brm > 0)  # False for NaN
-        o[:, Feature.RMSSD_REL] = np.where(relok, rmssd / np.where(relok, brm, 1.0), 1.0)
-
-        o[:, Feature.INTENSITY] = np.nan_to_num(self.intensity)
-        o[:, Feature.SINCE_SCENE_CHANGE_S] = t - np.where(np.isnan(self.t_scene), t0, self.t_scene)
-        o[:, Feature.AT_INTENSITY_S] = t - np.where(np.isnan(self.t_level), t0, self.t_level)
-        peak = np.where(np.isnan(self.peak_hr), hr_above, self.peak_hr - base)
-        fall = np.maximum(peak - hr_above, 0.0)
-        o[:, Feature.PEAK_ABOVE_BPM] = peak
-        o[:, Feature.FALL_FROM_PEAK_BPM] = fall
-        pk = peak > 0
-        o[:, Feature.FALL_FROM_PEAK_FRAC] = np.where(
-            pk, np.minimum(fall / np.where(pk, peak, 1.0), 1.0), 0.0
-        )
-
-        sk = ~np.isnan(self.suds)
-        o[:, Feature.SUDS] = np.where(sk, self.suds, 0.0)
-        o[:, Feature.SUDS_AGE_S] = np.where(sk, t - np.where(sk, self.t_suds, 0.0), 0.0)
-        o[:, Feature.SUDS_KNOWN] = sk
-
-        since = t - np.where(np.isnan(self.t_usable), t0, self.t_usable)
-        o[:, Feature.SINCE_CLEAN_S] = since
-        o[:, Feature.STALE] = (since > cfg.artifacts.stale_after_s) | np.isnan(self.t_usable)
-        q = (
-            minute
-            if cfg.quality_bins == cfg.rmssd_bins
-            else self.bins.total(t, cfg.quality_bins, _MINUTE_CHANNELS)
-        )
-        npres = q[_PRESENT_N - p0]
-        o[:, Feature.CLEAN_FRAC] = np.where(
-            npres > 0, q[_CLEAN_N - p0] / np.where(npres > 0, npres, 1.0), 0.0
-        )
-        o[:, Feature.BASELINE_KNOWN] = self.baseline_known
-        if scaled:
-            o /= FEATURE_SCALES
         return o
 
     def hr_above(self) -> np.ndarray:
@@ -781,12 +983,13 @@ class FeatureState:
 
     def counts(self, i: int = 0) -> dict[str, int]:
         """Artifact and sample counts of patient ``i``."""
-        out = {"samples": int(self.n_samples[i]), "rr": int(self.n_rr[i])}
-        out["rr_impossible"] = int(self.n_rr_impossible[i])
-        out["rr_ectopic"] = int(self.n_rr_ectopic[i])
-        out["rr_untrusted"] = int(self.n_rr_untrusted[i])
+        c = self._cnt[i]
+        out = {"samples": int(c[_N_SAMPLES]), "rr": int(c[_N_RR])}
+        out["rr_impossible"] = int(c[_N_RR_IMPOSSIBLE])
+        out["rr_ectopic"] = int(c[_N_RR_ECTOPIC])
+        out["rr_untrusted"] = int(c[_N_RR_UNTRUSTED])
         for j, f in enumerate(FLAG_ORDER):
-            out[f"flag_{f.name.lower()}"] = int(self.flag_counts[i, j])
+            out[f"flag_{f.name.lower()}"] = int(c[_N_FLAG0 + j])
         return out
 
 

@@ -1,7 +1,8 @@
 """Online per-patient response model: how each scene parameter moves this patient's heart rate.
 
 A Bayesian linear model with a first-order lag, learnt by a Kalman filter, batch-first (N
-patients in lockstep, arrays ``mean`` (N, P) and ``cov`` (N, P, P)).
+patients in lockstep, arrays ``mean`` (N, P) and ``cov`` (N, P, P)). Compiled kernels (numba)
+update and read them, one patient at a time, so N = 1 and N = 1024 run the same code.
 
 **Encoding.** A state (positions, one level index per parameter) maps to a design vector
 ``phi`` of P coefficients: an intercept (always 1), then per parameter
@@ -42,10 +43,14 @@ each coefficient with a standard deviation of ``max(prior_sd_floor_bpm, prior_sd
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numba
 import numpy as np
+
+from exposure_ctrl.arousal._inputs import BOOL, F8, as_vector
 
 __all__ = ["ModelConfig", "ResponseModel", "Sensitivity"]
 
@@ -113,46 +118,47 @@ class ResponseModel:
             tg.suds_window.high - tg.suds_window.low
         )
         self._suds_lo = float(tg.suds_window.low)
+        self._suds_map = np.array([self._suds_a, self._suds_lo, self._suds_b])
         scale = cfg.prior_bpm_per_intensity
         scale = float(tg.ceiling_bpm) if scale is None else float(scale)
         self._build_design(scale)
         p = self.n_coef
         n = self.n
-        # patients on the last axis: numpy's elementwise loops then run over N
-        self._m = np.repeat(self.prior_mean[:, None], n, axis=1)  # (P, N)
-        self._c = np.repeat(np.diag(self.prior_sd**2)[:, :, None], n, axis=2)  # (P, P, N)
-        self._buf = np.empty((p, p, n))
+        # patients on the first axis; the kernels work on one patient's rows at a time
+        self._m = np.repeat(self.prior_mean[None, :], n, axis=0)  # (N, P)
+        self._c = np.repeat(np.diag(self.prior_sd**2)[None], n, axis=0)  # (N, P, P)
         q = np.full(p, cfg.drift_bpm_per_sqrt_min**2 / 60.0)
         q[0] = cfg.intercept_drift_bpm_per_sqrt_min**2 / 60.0
-        self._q_per_s = q[:, None]
+        self._q_per_s = q
         if positions is None:
             positions = scenario.positions(scenario.safe_state)
         self.positions = np.broadcast_to(
             np.asarray(positions, dtype=np.int64), (n, scenario.n_parameters)
         ).copy()
-        self._phi = self.design(self.positions).T.copy()  # (P, N)
+        self._phi = self.design(self.positions)  # (N, P)
         self._z = self._phi.copy()
         self.t = np.full(n, np.nan)
         self.n_hr_updates = np.zeros(n, dtype=np.int64)
         self.n_suds_updates = np.zeros(n, dtype=np.int64)
         self.n_gated = np.zeros(n, dtype=np.int64)
         self._actions = np.arange(scenario.n_actions)
-        self._cols = np.arange(n)
+        self._gate = float(cfg.gate_sigma)
+        self._lag = float(cfg.lag_s)
 
     @property
     def mean(self) -> np.ndarray:
-        """Posterior mean of the coefficients, (N, P) (a view)."""
-        return self._m.T
+        """Posterior mean of the coefficients, (N, P) (the state itself)."""
+        return self._m
 
     @property
     def cov(self) -> np.ndarray:
-        """Posterior covariance of the coefficients, (N, P, P) (a view)."""
-        return self._c.transpose(2, 0, 1)
+        """Posterior covariance of the coefficients, (N, P, P) (the state itself)."""
+        return self._c
 
     @property
     def z(self) -> np.ndarray:
-        """The lagged design vector, (N, P) (a view)."""
-        return self._z.T
+        """The lagged design vector, (N, P) (the state itself)."""
+        return self._z
 
     # --- design --------------------------------------------------------------------------
 
@@ -239,6 +245,7 @@ class ResponseModel:
                 con[i, j] = v
         self._contrast = con  # (K, P): phi(most feared level) - phi(least) of one parameter
         self._sens_sparse = _sparse_rows(con)
+        self._sens_index, self._sens_value = _pack_sparse(self._sens_sparse)
         # change of phi when parameter k moves one level up (dir 0) or down (dir 1) from level l
         steps = np.zeros((k, lmax, 2, p))
         for i in range(k):
@@ -248,6 +255,7 @@ class ResponseModel:
                     if 0 <= to < nl:
                         steps[i, lvl, d] = tab[i * lmax + to] - tab[i * lmax + lvl]
         self._step_sparse = _sparse_rows(steps.reshape(k * lmax * 2, p))
+        self._step_index, self._step_value = _pack_sparse(self._step_sparse)
 
     def design(self, positions: np.ndarray) -> np.ndarray:
         """Design vectors of states: positions (..., K) → (..., P)."""
@@ -258,17 +266,8 @@ class ResponseModel:
 
     # --- time and inputs -----------------------------------------------------------------
 
-    def _advance(self, t: np.ndarray) -> None:
-        known = ~np.isnan(self.t)
-        dt = np.where(known, t - np.where(known, self.t, 0.0), 0.0)
-        if np.any(dt < 0):
-            raise ValueError("the response model's time cannot go backwards")
-        e = np.exp(-dt / self.config.lag_s)
-        self._z = self._phi + (self._z - self._phi) * e
-        p = self.n_coef
-        diag = self._c.reshape(p * p, self.n)[:: p + 1]  # a view of the diagonal, (P, N)
-        diag += self._q_per_s * dt
-        self.t = t.copy()
+    def _time(self, t: float | np.ndarray) -> np.ndarray:
+        return as_vector(t, F8, self.n, "t")
 
     def set_scene(
         self,
@@ -277,29 +276,35 @@ class ResponseModel:
         mask: np.ndarray | None = None,
     ) -> None:
         """The scene changed at ``t`` to ``positions`` ((N, K) or (K,)) for the patients in ``mask``."""
-        t = np.broadcast_to(np.asarray(t, dtype=np.float64), (self.n,))
-        self._advance(t)
-        pos = np.broadcast_to(np.asarray(positions, dtype=np.int64), self.positions.shape)
-        if mask is None:
-            self.positions = pos.copy()
-            self._phi = self.design(pos).T.copy()
-        else:
-            m = np.broadcast_to(np.asarray(mask, bool), (self.n,))
-            self.positions = np.where(m[:, None], pos, self.positions)
-            self._phi = np.where(m[None, :], self.design(pos).T, self._phi)
+        pos = np.asarray(positions, dtype=np.int64)
+        if pos.ndim != 2:
+            pos = pos.reshape(-1, self.positions.shape[1])
+        if pos.shape[0] not in (1, self.n) or pos.shape[1] != self.positions.shape[1]:
+            raise ValueError(
+                f"positions must have shape ({self.n}, {self.positions.shape[1]}) or "
+                f"({self.positions.shape[1]},), found {np.shape(positions)}"
+            )
+        m = _ALL if mask is None else as_vector(mask, BOOL, self.n, "mask")
+        ok = _set_scene_kernel(
+            self._time(t), pos, m, self._table, self._lmax, self._q_per_s, self._lag,
+            self.t, self._z, self._phi, self._c, self.positions,
+        )  # fmt: skip
+        if not ok:
+            raise ValueError("the response model's time cannot go backwards")
 
     def observe_hr(
         self, t: float | np.ndarray, hr_above_bpm: np.ndarray, valid: np.ndarray | None = None
     ) -> None:
         """Learn from the smoothed heart rate above baseline at ``t`` (N,), where ``valid``."""
-        self._kalman(t, hr_above_bpm, valid, self.config.hr_noise_bpm, self.n_hr_updates)
+        self._kalman(t, hr_above_bpm, valid, self.config.hr_noise_bpm, self.n_hr_updates, _SAME)
 
     def observe_suds(
         self, t: float | np.ndarray, suds: np.ndarray, valid: np.ndarray | None = None
     ) -> None:
-        """Learn from SUDS ratings (0..100) at ``t`` (N,), where ``valid``."""
+        """Learn from SUDS ratings (0..100) at ``t`` (N,), where ``valid`` (mapped to bpm with
+        :meth:`suds_to_bpm`)."""
         self._kalman(
-            t, self.suds_to_bpm(suds), valid, self.config.suds_noise_bpm, self.n_suds_updates
+            t, suds, valid, self.config.suds_noise_bpm, self.n_suds_updates, self._suds_map
         )
 
     def suds_to_bpm(self, suds: np.ndarray | float) -> np.ndarray:
@@ -313,29 +318,16 @@ class ResponseModel:
         valid: np.ndarray | None,
         noise: float,
         counter: np.ndarray,
+        y_map: np.ndarray,
     ) -> None:
-        t = np.broadcast_to(np.asarray(t, dtype=np.float64), (self.n,))
-        self._advance(t)
-        y = np.broadcast_to(np.asarray(y, dtype=np.float64), (self.n,))
-        ok = np.isfinite(y)
-        if valid is not None:
-            ok &= np.broadcast_to(np.asarray(valid, bool), (self.n,))
-        if not ok.any():
-            return
-        z = self._z
-        pz = np.einsum("pqn,qn->pn", self._c, z)
-        s = (z * pz).sum(axis=0) + noise * noise
-        innov = np.where(ok, y - (z * self._m).sum(axis=0), 0.0)
-        gate = np.abs(innov) <= self.config.gate_sigma * np.sqrt(s)
-        use = ok & gate
-        self.n_gated += ok & ~gate
-        counter += use
-        w = use / s  # 0 where not used
-        self._m += pz * (innov * w)
-        buf = self._buf
-        np.multiply(pz[:, None, :], pz[None, :, :], out=buf)  # exactly symmetric
-        buf *= w
-        self._c -= buf
+        ok = _kalman_kernel(
+            self._time(t), as_vector(y, F8, self.n, "y"),
+            _ALL if valid is None else as_vector(valid, BOOL, self.n, "valid"), y_map, noise,
+            self._gate, self._q_per_s, self._lag, self.t, self._z, self._phi, self._m, self._c,
+            counter, self.n_gated,
+        )  # fmt: skip
+        if not ok:
+            raise ValueError("the response model's time cannot go backwards")
 
     def put_rows(self, rows: np.ndarray | Sequence[int], src: ResponseModel) -> None:
         """Overwrite patients ``rows`` with the patients of ``src`` (a model of ``len(rows)``
@@ -345,10 +337,10 @@ class ResponseModel:
             raise ValueError(f"src holds {src.n} patients for {len(rows)} rows")
         if src.config != self.config or src.coef_names != self.coef_names:
             raise ValueError("put_rows needs models of the same scenario and settings")
-        self._m[:, rows] = src._m
-        self._c[:, :, rows] = src._c
-        self._phi[:, rows] = src._phi
-        self._z[:, rows] = src._z
+        self._m[rows] = src._m
+        self._c[rows] = src._c
+        self._phi[rows] = src._phi
+        self._z[rows] = src._z
         for name in ("positions", "t", "n_hr_updates", "n_suds_updates", "n_gated"):
             getattr(self, name)[rows] = getattr(src, name)
 
@@ -360,16 +352,16 @@ class ResponseModel:
         phi = self.design(positions)
         shape = phi.shape
         flat = phi.reshape(self.n, -1, self.n_coef)
-        mean = np.einsum("nap,pn->na", flat, self._m)
-        cp = np.einsum("nap,pqn->naq", flat, self._c)
+        mean = np.einsum("nap,np->na", flat, self._m)
+        cp = np.einsum("nap,npq->naq", flat, self._c)
         var = np.einsum("naq,naq->na", cp, flat)
         return mean.reshape(shape[:-1]), np.sqrt(np.maximum(var, 0.0)).reshape(shape[:-1])
 
     def predict_now(self) -> tuple[np.ndarray, np.ndarray]:
         """The lagged prediction of the current arousal (what the heart rate should read now)."""
-        z = self._z
-        pz = np.einsum("pqn,qn->pn", self._c, z)
-        return (z * self._m).sum(axis=0), np.sqrt(np.maximum((z * pz).sum(axis=0), 0.0))
+        out = np.empty((self.n, 2))
+        _now_kernel(self._m, self._c, self._z, out)
+        return out[:, 0], out[:, 1]
 
     def next_positions(self) -> np.ndarray:
         """Positions after every action from the current scene: (N, 1 + 2K, K); illegal = hold."""
@@ -382,63 +374,24 @@ class ResponseModel:
     def predict_next(self) -> tuple[np.ndarray, np.ndarray]:
         """Steady-state prediction of the state after every action (N, 1 + 2K): mean and sd.
         Illegal actions give the current state (as ``apply_action`` holds them)."""
-        phi = self._phi
-        m, c = self._m, self._c
-        pphi = np.einsum("pqn,qn->pn", c, phi)
-        base_mean = (m * phi).sum(axis=0)
-        base_var = (phi * pphi).sum(axis=0)
-        k = self.scenario.n_parameters
-        a_param = np.repeat(np.arange(k), 2)  # action 1 + 2k + d → parameter k, direction d
-        a_dir = np.tile([0, 1], k)
-        level = self.positions.T[a_param]  # (2K, N)
-        row = (a_param[:, None] * self._lmax + level) * 2 + a_dir[:, None]
-        mean_d, var_d = self._sparse_quadratic(self._step_sparse, row, m, c, pphi)
-        mean = np.empty((self.n, 1 + 2 * k))
-        var = np.empty((self.n, 1 + 2 * k))
-        mean[:, 0] = base_mean
-        var[:, 0] = base_var
-        mean[:, 1:] = (base_mean + mean_d).T
-        var[:, 1:] = (base_var + var_d).T
-        return mean, np.sqrt(np.maximum(var, 0.0))
+        na = self.scenario.n_actions
+        out = np.empty((self.n, 2 * na))
+        _next_kernel(
+            self._m, self._c, self._phi, self.positions, self._lmax, self._step_index,
+            self._step_value, True, out,
+        )  # fmt: skip
+        return out[:, 0::2], out[:, 1::2]
 
     def action_effects(self) -> tuple[np.ndarray, np.ndarray]:
         """Predicted steady-state change of arousal each action would cause from the current
         scene (bpm): mean and sd, each (N, 1 + 2K); hold and illegal actions give 0 ± 0."""
-        k = self.scenario.n_parameters
-        a_param = np.repeat(np.arange(k), 2)
-        a_dir = np.tile([0, 1], k)
-        row = (a_param[:, None] * self._lmax + self.positions.T[a_param]) * 2 + a_dir[:, None]
-        mean_d, var_d = self._sparse_quadratic(self._step_sparse, row, self._m, self._c, None)
-        mean = np.zeros((self.n, 1 + 2 * k))
-        sd = np.zeros((self.n, 1 + 2 * k))
-        mean[:, 1:] = mean_d.T
-        sd[:, 1:] = np.sqrt(np.maximum(var_d, 0.0)).T
-        return mean, sd
-
-    def _sparse_quadratic(
-        self,
-        sparse: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-        row: np.ndarray,
-        m: np.ndarray,
-        c: np.ndarray,
-        pphi: np.ndarray | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """For vectors d with at most two non-zeros (rows of a sparse table, ``row`` (A, N)):
-        ``d . m`` and ``2 d . pphi + d' C d`` (or ``d' C d`` without ``pphi``), each (A, N)."""
-        i1t, v1t, i2t, v2t = sparse
-        i1, v1, i2, v2 = i1t[row], v1t[row], i2t[row], v2t[row]
-        n, p = self.n, self.n_coef
-        cols = self._cols
-        f1 = i1 * n + cols  # flat indices into (P, N) arrays
-        f2 = i2 * n + cols
-        mean = v1 * np.take(m, f1) + v2 * np.take(m, f2)
-        cf = c.reshape(-1)
-        var = v1 * v1 * np.take(cf, i1 * (p * n) + f1)
-        var += 2.0 * v1 * v2 * np.take(cf, i1 * (p * n) + f2)
-        var += v2 * v2 * np.take(cf, i2 * (p * n) + f2)
-        if pphi is not None:
-            var += 2.0 * (v1 * np.take(pphi, f1) + v2 * np.take(pphi, f2))
-        return mean, var
+        na = self.scenario.n_actions
+        out = np.empty((self.n, 2 * na))
+        _next_kernel(
+            self._m, self._c, self._phi, self.positions, self._lmax, self._step_index,
+            self._step_value, False, out,
+        )  # fmt: skip
+        return out[:, 0::2], out[:, 1::2]
 
     def closest_action(
         self, target_bpm: np.ndarray | float, *, include_hold: bool = True
@@ -461,15 +414,13 @@ class ResponseModel:
     def sensitivity_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Per parameter: the arousal its whole range adds (least → most feared level, others
         fixed): mean and sd, each (N, K)."""
-        k = self.scenario.n_parameters
-        row = np.broadcast_to(np.arange(k)[:, None], (k, self.n))
-        mean, var = self._sparse_quadratic(self._sens_sparse, row, self._m, self._c, None)
-        return mean.T, np.sqrt(np.maximum(var, 0.0)).T
+        out = np.empty((self.n, 2 * self.scenario.n_parameters))
+        _sens_kernel(self._m, self._c, self._sens_index, self._sens_value, out)
+        return out[:, 0::2], out[:, 1::2]
 
     def coef_sd(self) -> np.ndarray:
         """Standard deviation of every coefficient, (N, P)."""
-        p = self.n_coef
-        return np.sqrt(np.maximum(self._c.reshape(p * p, self.n)[:: p + 1], 0.0)).T
+        return np.sqrt(np.maximum(np.diagonal(self._c, axis1=1, axis2=2), 0.0))
 
     def sensitivities(self, i: int = 0) -> list[Sensitivity]:
         """Readable coefficients of patient ``i`` (intercept excluded)."""
@@ -518,15 +469,10 @@ class ResponseModel:
         the lagged prediction now; the steady-state prediction after each action (illegal
         actions: as hold); the whole-range sensitivity of each parameter; each with its sd."""
         o = np.empty((self.n, self.observation_size)) if out is None else out
-        o[:, 0], o[:, 1] = self.predict_now()
-        na = self.scenario.n_actions
-        mean, sd = self.predict_next()
-        o[:, 2 : 2 + 2 * na : 2] = mean
-        o[:, 3 : 3 + 2 * na : 2] = sd
-        sm, ss = self.sensitivity_arrays()
-        b = 2 + 2 * na
-        o[:, b::2] = sm
-        o[:, b + 1 :: 2] = ss
+        _observation_kernel(
+            self._m, self._c, self._z, self._phi, self.positions, self._lmax, self._step_index,
+            self._step_value, self._sens_index, self._sens_value, o,
+        )  # fmt: skip
         return o
 
     def record(self, i: int = 0) -> dict[str, Any]:
@@ -567,3 +513,267 @@ def _sparse_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
         if len(nz) == 2:
             i2[r], v2[r] = nz[1], rows[r, nz[1]]
     return i1, v1, i2, v2
+
+
+def _pack_sparse(
+    sparse: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(first index, value, second index, value) arrays as ``index`` (R, 2) and ``value`` (R, 2)."""
+    i1, v1, i2, v2 = sparse
+    return np.stack([i1, i2], axis=1), np.stack([v1, v2], axis=1)
+
+
+_ALL = np.ones(1, dtype=bool)
+_SAME = np.array([0.0, 0.0, 1.0])  # y -> 0 + (y - 0) * 1: the observation as it is
+
+
+# --- compiled kernels: one patient at a time, for every patient ---------------------------------
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _time_ok(t_new: np.ndarray, t: np.ndarray) -> bool:
+    """No patient's time would go backwards (``t_new``: (N,) or (1,))."""
+    one = t_new.shape[0] == 1
+    for i in range(t.shape[0]):
+        if not math.isnan(t[i]) and t_new[0 if one else i] - t[i] < 0:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _advance_one(
+    i: int, tn: float, q: np.ndarray, lag: float, t: np.ndarray, z: np.ndarray,
+    phi: np.ndarray, c: np.ndarray,
+) -> None:  # fmt: skip
+    """Move patient ``i``'s model to time ``tn``: the lagged design follows the scene, ``z <-
+    phi + (z - phi) exp(-dt / lag_s)``, and the random walk widens the covariance, ``C_pp +=
+    q_p dt``."""
+    dt = 0.0 if math.isnan(t[i]) else tn - t[i]
+    e = math.exp(-dt / lag)
+    for p in range(z.shape[1]):
+        z[i, p] = phi[i, p] + (z[i, p] - phi[i, p]) * e
+        c[i, p, p] += q[p] * dt
+    t[i] = tn
+
+
+@numba.njit(cache=True, nogil=True)
+def _advance(
+    t_new: np.ndarray, q: np.ndarray, lag: float, t: np.ndarray, z: np.ndarray,
+    phi: np.ndarray, c: np.ndarray,
+) -> bool:  # fmt: skip
+    """Move every patient's model to ``t_new`` ((N,) or (1,)); False (and nothing changed) if
+    time would go backwards."""
+    if not _time_ok(t_new, t):
+        return False
+    for i in range(t.shape[0]):
+        _advance_one(i, t_new[i if t_new.shape[0] > 1 else 0], q, lag, t, z, phi, c)
+    return True
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _matvec(c: np.ndarray, i: int, x: np.ndarray, xi: int, out: np.ndarray) -> None:
+    """``out = C_i x_xi``: ``out_a = sum_b C[i, a, b] x[xi, b]``, summed in the order of b.
+    (Arrays are indexed by patient rather than sliced: a slice costs a reference count.)"""
+    p = out.shape[0]
+    for a in range(p):
+        acc = 0.0
+        for b in range(p):
+            acc += c[i, a, b] * x[xi, b]
+        out[a] = acc
+
+
+@numba.njit(cache=True, nogil=True)
+def _set_scene_kernel(
+    t_new: np.ndarray, new_pos: np.ndarray, mask: np.ndarray, table: np.ndarray, lmax: int,
+    q: np.ndarray, lag: float, t: np.ndarray, z: np.ndarray, phi: np.ndarray, c: np.ndarray,
+    positions: np.ndarray,
+) -> bool:  # fmt: skip
+    """Advance to ``t_new``, then show ``new_pos`` ((N, K) or (1, K)) where ``mask``: the
+    design ``phi = 1, sum_k table[k lmax + pos_k]`` (the intercept, then each parameter's
+    coefficients)."""
+    if not _advance(t_new, q, lag, t, z, phi, c):
+        return False
+    n, k = positions.shape
+    for i in range(n):
+        if not mask[i if mask.shape[0] > 1 else 0]:
+            continue
+        src = new_pos[i if new_pos.shape[0] > 1 else 0]
+        for j in range(phi.shape[1]):
+            phi[i, j] = 0.0
+        for kk in range(k):
+            positions[i, kk] = src[kk]
+            r = kk * lmax + src[kk]
+            for j in range(phi.shape[1]):
+                phi[i, j] += table[r, j]
+        phi[i, 0] = 1.0
+    return True
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _kalman_one(
+    i: int, y: float, noise: float, gate_sigma: float, z: np.ndarray, m: np.ndarray,
+    c: np.ndarray, counter: np.ndarray, n_gated: np.ndarray, pz: np.ndarray,
+) -> None:  # fmt: skip
+    """Learn ``y = theta . z + noise`` for patient ``i``: Kalman update with ``Pz = C z``,
+    innovation variance ``s = z . Pz + noise²``, innovation ``e = y - m . z``; unless ``|e| >
+    gate_sigma sqrt(s)`` (then counted in ``n_gated``), ``m += Pz e / s`` and ``C -= Pz Pz' /
+    s`` (exactly symmetric: ``Pz_a Pz_b = Pz_b Pz_a``)."""
+    p = m.shape[1]
+    _matvec(c, i, z, i, pz)
+    s = 0.0
+    pred = 0.0
+    for a in range(p):
+        s += z[i, a] * pz[a]
+        pred += z[i, a] * m[i, a]
+    s += noise * noise
+    innov = y - pred
+    if not abs(innov) <= gate_sigma * math.sqrt(s):
+        n_gated[i] += 1
+        return
+    counter[i] += 1
+    w = 1.0 / s
+    for a in range(p):
+        m[i, a] += pz[a] * (innov * w)
+    for a in range(p):
+        for b in range(p):
+            c[i, a, b] -= pz[a] * pz[b] * w
+
+
+@numba.njit(cache=True, nogil=True)
+def _kalman_kernel(
+    t_new: np.ndarray, y: np.ndarray, valid: np.ndarray, y_map: np.ndarray, noise: float,
+    gate_sigma: float, q: np.ndarray, lag: float, t: np.ndarray, z: np.ndarray,
+    phi: np.ndarray, m: np.ndarray, c: np.ndarray, counter: np.ndarray, n_gated: np.ndarray,
+) -> bool:  # fmt: skip
+    """Advance to ``t_new``, then learn ``y_map[0] + (y - y_map[1]) y_map[2]`` where ``valid``
+    and ``y`` is finite (``y``, ``valid``: (N,) or (1,)). False (and nothing changed) if time
+    would go backwards."""
+    if not _time_ok(t_new, t):
+        return False
+    pz = np.empty(m.shape[1])
+    for i in range(m.shape[0]):
+        _advance_one(i, t_new[i if t_new.shape[0] > 1 else 0], q, lag, t, z, phi, c)
+        yi = y_map[0] + (y[i if y.shape[0] > 1 else 0] - y_map[1]) * y_map[2]
+        if math.isfinite(yi) and valid[i if valid.shape[0] > 1 else 0]:
+            _kalman_one(i, yi, noise, gate_sigma, z, m, c, counter, n_gated, pz)
+    return True
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _now_one(
+    m: np.ndarray, c: np.ndarray, z: np.ndarray, i: int, pz: np.ndarray, out: np.ndarray, o: int
+) -> None:
+    """The lagged prediction of patient ``i``: ``out[i, o : o + 2] = m . z, sqrt(z' C z)``."""
+    _matvec(c, i, z, i, pz)
+    mean = 0.0
+    var = 0.0
+    for a in range(m.shape[1]):
+        mean += z[i, a] * m[i, a]
+        var += z[i, a] * pz[a]
+    out[i, o] = mean
+    out[i, o + 1] = math.sqrt(max(var, 0.0))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _next_one(
+    m: np.ndarray, c: np.ndarray, phi: np.ndarray, positions: np.ndarray, i: int, lmax: int,
+    index: np.ndarray, value: np.ndarray, with_base: bool, pphi: np.ndarray, out: np.ndarray,
+    o: int,
+) -> None:  # fmt: skip
+    """Steady-state prediction of the state after every action of patient ``i``, as pairs
+    ``out[i, o + 2a], out[i, o + 2a + 1]`` = mean, sd. Action ``1 + 2k + d`` (parameter k,
+    d = 0 up, 1 down) changes the design by ``delta`` (at most two non-zeros: ``index`` /
+    ``value`` row ``(k lmax + pos_k) 2 + d``, zero for an illegal move): mean ``m . (phi +
+    delta)``, variance ``(phi + delta)' C (phi + delta)``. Without ``with_base`` only the
+    change: ``m . delta`` and ``delta' C delta`` (hold: 0 ± 0)."""
+    _matvec(c, i, phi, i, pphi)
+    base_mean = 0.0
+    base_var = 0.0
+    for a in range(m.shape[1]):
+        base_mean += m[i, a] * phi[i, a]
+        base_var += phi[i, a] * pphi[a]
+    if not with_base:
+        base_mean = 0.0
+        base_var = 0.0
+    out[i, o] = base_mean
+    out[i, o + 1] = math.sqrt(max(base_var, 0.0))
+    for k in range(positions.shape[1]):
+        for d in range(2):
+            r = (k * lmax + positions[i, k]) * 2 + d
+            i1, i2 = index[r, 0], index[r, 1]
+            v1, v2 = value[r, 0], value[r, 1]
+            mean = v1 * m[i, i1] + v2 * m[i, i2]
+            var = v1 * v1 * c[i, i1, i1] + 2.0 * v1 * v2 * c[i, i1, i2] + v2 * v2 * c[i, i2, i2]
+            if with_base:
+                var += 2.0 * (v1 * pphi[i1] + v2 * pphi[i2])
+            a = o + 2 * (1 + 2 * k + d)
+            out[i, a] = base_mean + mean
+            out[i, a + 1] = math.sqrt(max(base_var + var, 0.0))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sens_one(
+    m: np.ndarray, c: np.ndarray, i: int, index: np.ndarray, value: np.ndarray,
+    out: np.ndarray, o: int,
+) -> None:  # fmt: skip
+    """Whole-range sensitivity of every parameter of patient ``i``, as pairs ``out[i, o +
+    2k], out[i, o + 2k + 1]``: mean ``m . d_k`` and sd ``sqrt(d_k' C d_k)`` with ``d_k`` the
+    change of the design from the least to the most feared level (at most two non-zeros)."""
+    for k in range(index.shape[0]):
+        i1, i2 = index[k, 0], index[k, 1]
+        v1, v2 = value[k, 0], value[k, 1]
+        var = v1 * v1 * c[i, i1, i1] + 2.0 * v1 * v2 * c[i, i1, i2] + v2 * v2 * c[i, i2, i2]
+        out[i, o + 2 * k] = v1 * m[i, i1] + v2 * m[i, i2]
+        out[i, o + 2 * k + 1] = math.sqrt(max(var, 0.0))
+
+
+@numba.njit(cache=True, nogil=True)
+def _now_kernel(m: np.ndarray, c: np.ndarray, z: np.ndarray, out: np.ndarray) -> None:
+    pz = np.empty(m.shape[1])
+    for i in range(m.shape[0]):
+        _now_one(m, c, z, i, pz, out, 0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _next_kernel(
+    m: np.ndarray, c: np.ndarray, phi: np.ndarray, positions: np.ndarray, lmax: int,
+    index: np.ndarray, value: np.ndarray, with_base: bool, out: np.ndarray,
+) -> None:  # fmt: skip
+    pphi = np.empty(m.shape[1])
+    for i in range(m.shape[0]):
+        _next_one(m, c, phi, positions, i, lmax, index, value, with_base, pphi, out, 0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sens_kernel(
+    m: np.ndarray, c: np.ndarray, index: np.ndarray, value: np.ndarray, out: np.ndarray
+) -> None:
+    for i in range(m.shape[0]):
+        _sens_one(m, c, i, index, value, out, 0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _observation_one(
+    m: np.ndarray, c: np.ndarray, z: np.ndarray, phi: np.ndarray, positions: np.ndarray,
+    i: int, lmax: int, step_index: np.ndarray, step_value: np.ndarray, sens_index: np.ndarray,
+    sens_value: np.ndarray, work: np.ndarray, out: np.ndarray, o0: int,
+) -> None:  # fmt: skip
+    """:meth:`ResponseModel.observation` of patient ``i`` into ``out[i, o0:]``: (mean, sd)
+    pairs of the prediction now, after every action, and of every parameter's sensitivity."""
+    _now_one(m, c, z, i, work, out, o0)
+    _next_one(m, c, phi, positions, i, lmax, step_index, step_value, True, work, out, o0 + 2)
+    _sens_one(m, c, i, sens_index, sens_value, out, o0 + 4 + 4 * positions.shape[1])
+
+
+@numba.njit(cache=True, nogil=True)
+def _observation_kernel(
+    m: np.ndarray, c: np.ndarray, z: np.ndarray, phi: np.ndarray, positions: np.ndarray,
+    lmax: int, step_index: np.ndarray, step_value: np.ndarray, sens_index: np.ndarray,
+    sens_value: np.ndarray, out: np.ndarray,
+) -> None:  # fmt: skip
+    work = np.empty(m.shape[1])
+    for i in range(m.shape[0]):
+        _observation_one(
+            m, c, z, phi, positions, i, lmax, step_index, step_value, sens_index, sens_value,
+            work, out, 0,
+        )  # fmt: skip

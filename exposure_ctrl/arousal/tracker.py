@@ -17,21 +17,32 @@ is fresh (not stale) and a baseline is known, and from every SUDS rating.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
+import numba
 import numpy as np
 
 from exposure_ctrl.arousal.baseline import BaselineResult
 from exposure_ctrl.arousal.features import (
+    _NO_SCALES,
     FEATURE_NAMES,
     FEATURE_SCALES,
     N_FEATURES,
     Feature,
     FeatureConfig,
     FeatureState,
+    _observe_one,
 )
-from exposure_ctrl.arousal.model import ModelConfig, ResponseModel
+from exposure_ctrl.arousal.model import (
+    ModelConfig,
+    ResponseModel,
+    _advance_one,
+    _kalman_one,
+    _observation_one,
+    _time_ok,
+)
 from exposure_ctrl.sensors.sample import HeartSample, Quality
 
 __all__ = ["ArousalTracker"]
@@ -90,14 +101,7 @@ class ArousalTracker:
     ) -> None:
         """A SUDS rating (0..100) for the patients in ``mask``; the model learns from it."""
         self.features.set_suds(t, suds, mask)
-        valid = (
-            np.ones(self.n, dtype=bool)
-            if mask is None
-            else np.broadcast_to(np.asarray(mask, bool), (self.n,))
-        )
-        self.model.observe_suds(
-            t, np.broadcast_to(np.asarray(suds, dtype=np.float64), (self.n,)), valid
-        )
+        self.model.observe_suds(t, suds, mask)
 
     def begin_baseline(self, t: float) -> None:
         self.features.begin_baseline(t)
@@ -126,11 +130,49 @@ class ArousalTracker:
 
     def tick(self, t: float | np.ndarray, *, scaled: bool = False) -> np.ndarray:
         """A decision tick: the model learns from the current arousal; returns the observation."""
+        fs, md = self.features, self.model
+        tt = md._time(t)
         out = np.empty((self.n, self.observation_size))
-        f = self.features.observe(t, out=out[:, :N_FEATURES])
-        valid = (f[:, Feature.STALE] == 0) & (f[:, Feature.BASELINE_KNOWN] == 1)
-        self.model.observe_hr(t, f[:, Feature.HR_ABOVE_BPM], valid)
-        self.model.observation(out=out[:, N_FEATURES:])
-        if scaled:
-            out /= self.observation_scales
+        ok = _tick_kernel(
+            fs._st, fs.bins.sums, fs.bins.index, fs._cfg, tt,
+            self.observation_scales if scaled else _NO_SCALES,
+            md._q_per_s, md._lag, md.config.hr_noise_bpm, md._gate, md.t, md._z, md._phi,
+            md._m, md._c, md.n_hr_updates, md.n_gated, md.positions, md._lmax,
+            md._step_index, md._step_value, md._sens_index, md._sens_value, out,
+        )  # fmt: skip
+        if not ok:
+            raise ValueError("the response model's time cannot go backwards")
         return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _tick_kernel(
+    st: np.ndarray, bsum: np.ndarray, bidx: np.ndarray, fcfg: np.ndarray, t: np.ndarray,
+    scales: np.ndarray, q: np.ndarray, lag: float, noise: float, gate_sigma: float,
+    mt: np.ndarray, z: np.ndarray, phi: np.ndarray, m: np.ndarray, c: np.ndarray,
+    n_hr_updates: np.ndarray, n_gated: np.ndarray, positions: np.ndarray, lmax: int,
+    step_index: np.ndarray, step_value: np.ndarray, sens_index: np.ndarray,
+    sens_value: np.ndarray, out: np.ndarray,
+) -> bool:  # fmt: skip
+    """:meth:`ArousalTracker.tick`, patient by patient: the features at ``t``; the model moves
+    to ``t`` and learns the smoothed heart rate above baseline when the signal is fresh and a
+    baseline is known; then the model's observation. Divided by ``scales`` unless empty.
+    False (and nothing changed) if the model's time would go backwards."""
+    if not _time_ok(t, mt):
+        return False
+    work = np.empty(m.shape[1])
+    for i in range(st.shape[0]):
+        tt = t[i if t.shape[0] > 1 else 0]
+        _observe_one(st, bsum, bidx, fcfg, i, tt, _NO_SCALES, out, 0)
+        _advance_one(i, tt, q, lag, mt, z, phi, c)
+        y = out[i, Feature.HR_ABOVE_BPM]
+        if out[i, Feature.STALE] == 0 and out[i, Feature.BASELINE_KNOWN] == 1 and math.isfinite(y):
+            _kalman_one(i, y, noise, gate_sigma, z, m, c, n_hr_updates, n_gated, work)
+        _observation_one(
+            m, c, z, phi, positions, i, lmax, step_index, step_value, sens_index, sens_value,
+            work, out, N_FEATURES,
+        )  # fmt: skip
+        if scales.shape[0]:
+            for j in range(scales.shape[0]):
+                out[i, j] /= scales[j]
+    return True

@@ -28,6 +28,17 @@ def test_layout_and_scaling():
     assert raw.shape == (2, tr.observation_size) and np.isfinite(raw).all()
 
 
+def test_scaled_tick_divides_the_same_observation():
+    trs = [ArousalTracker(SPIDER, n=2, t0=0.0) for _ in range(2)]
+    for tr in trs:
+        tr.set_baseline(70.0)
+        tr.set_scene(0.0, SPIDER.positions(SPIDER.start))
+        tr.update_block(np.arange(1.0, 6.0), np.full((5, 2), 85.0))
+    raw = trs[0].tick(5.0)
+    np.testing.assert_allclose(trs[1].tick(5.0, scaled=True) * trs[0].observation_scales, raw)
+    assert trs[0].model.n_hr_updates.tolist() == trs[1].model.n_hr_updates.tolist() == [1, 1]
+
+
 def test_the_model_learns_only_from_fresh_heart_rate_with_a_baseline():
     tr = ArousalTracker(SPIDER, n=1, t0=0.0)
     tr.set_scene(0.0, SPIDER.positions(SPIDER.start))
