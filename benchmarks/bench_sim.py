@@ -171,7 +171,18 @@ def bench_batched(n: int, steps: int) -> None:
     }
     for k, v in parts.items():
         print(f"    {k:34s} {v * 1e3:7.2f} ms per step of {n}")
-    print(f"    {'rest (sim/ shell, autoresets)':34s} {sec / steps * 1e3 - sum(parts.values()) * 1e3:7.2f} ms per step of {n}")
+    print(f"    {'rest (sim/ shell)':34s} {sec / steps * 1e3 - sum(parts.values()) * 1e3:7.2f} ms per step of {n}")
+    # The steps above start in lockstep, so no session ends in them. In steady-state training
+    # sessions end at different times and about n / steps-per-session restart every step.
+    per_session = sc.timing.exposure_max_s / b.period_s
+    r = max(1, int(round(n / per_session)))
+    rows = np.arange(r) * max(1, n // r)
+    restart = best_cpu(lambda: b.start(rows))
+    print(
+        f"    autoresets at steady state: ~{n / per_session:.1f} of {n} sessions restart per step "
+        f"({per_session:.0f}-step sessions); start() of {r} rows costs {restart * 1e3:.2f} ms "
+        f"(-> ~{n * steps / (sec + steps * restart):,.0f} patient-steps/s with them)"
+    )
 
 
 def bench_compile() -> None:

@@ -22,6 +22,7 @@ assumption, in ``docs/simulator.md``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Literal, Union
@@ -353,9 +354,13 @@ def patient_seed(cohort: CohortSpec | Mixture, split: Split, index: int) -> np.r
         raise ConfigError(f"patient index must be >= 0, found {index}")
     if split == "eval" and index >= EVAL_SIZE:
         raise ConfigError(f"evaluation patients are numbered 0..{EVAL_SIZE - 1}, found {index}")
-    digest = hashlib.sha256(f"exposure-ctrl cohort {cohort.name} v{cohort.version}".encode()).digest()
-    entropy = int.from_bytes(digest[:16], "little")
-    return np.random.SeedSequence(entropy, spawn_key=(_SPLITS[split], int(index)))
+    return np.random.SeedSequence(_cohort_entropy(cohort.name, cohort.version), spawn_key=(_SPLITS[split], int(index)))
+
+
+@functools.lru_cache(maxsize=64)
+def _cohort_entropy(name: str, version: int) -> int:
+    digest = hashlib.sha256(f"exposure-ctrl cohort {name} v{version}".encode()).digest()
+    return int.from_bytes(digest[:16], "little")
 
 
 def _one(sc: Scenario, cohort: CohortSpec | Mixture, seq: np.random.SeedSequence) -> PatientParams:
@@ -391,7 +396,7 @@ def sample_patients(
     """
     spec = get_cohort(cohort)
     parts = [_one(sc, spec, patient_seed(spec, split, int(i))) for i in np.asarray(indices).reshape(-1)]
-    return stack_rows(parts)
+    return parts[0] if len(parts) == 1 else stack_rows(parts)
 
 
 def describe_cohort(cohort: str | CohortSpec | Mixture) -> str:
