@@ -356,15 +356,16 @@ class SessionBatch:
         aborted = np.empty(n, dtype=bool)
         completed = np.empty(n, dtype=bool)
         terminated = np.empty(n, dtype=bool)
-        K.session_rows(
+        executed = np.empty(n, dtype=np.int64)
+        any_end = K.session_rows(
             self._reward_weights, step.trace.arousal_bpm, self.window[0], self.window[1], self.ceiling,
-            P, self._exposure_max_s, a, verdict.action, verdict.reason, changed, act,
+            P, self._exposure_max_s, a, verdict.action, verdict.go_safe, verdict.reason, changed, act,
             step.trace.aborted_now, self.shield.latched, self._step_index,
             self.max_step, self.in_window_s, self.since_change_s, self.latched_s, self.exposure_s, self.ended,
-            terms, total, aborted, completed, terminated,
+            terms, total, aborted, completed, terminated, executed,
         )
         recovery_s = self._no_recovery
-        if terminated.any():
+        if any_end:
             self.end_habituation = np.where(terminated[:, None], sim.patient.habituation, self.end_habituation)
             self.course_open &= ~(aborted | (terminated & (self.session + 1 >= self.opts.course_sessions)))
             if self.opts.recovery and completed.any():
@@ -377,7 +378,7 @@ class SessionBatch:
             "positions": self.positions.copy(),
             "hierarchy_index": self._step_index.copy(),
             "proposed_action": a,
-            "executed_action": np.where(verdict.go_safe, -1, verdict.action),
+            "executed_action": executed,
             "shield_reason": verdict.reason,
             "go_safe": verdict.go_safe,
             "t_s": t_end,

@@ -114,7 +114,9 @@ _jit = numba.njit(cache=True, error_model="numpy")
 
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
-def drive_of(level_drive, level_gain, interaction, drive_scale, i, positions, habituation, hab_max, sens_max, raw, a):
+def drive_of(
+    level_drive, level_gain, interaction, drive_scale, i, positions, habituation, hab_max, sens_max, raw, a
+):
     """Drive of patient ``i`` at ``positions[i]`` (K,) with habituated contributions
     ``habituation[i]`` (K,), never negative; writes the raw contributions to ``raw`` (K,)
     (``a`` is scratch).
@@ -144,13 +146,17 @@ def drive_of(level_drive, level_gain, interaction, drive_scale, i, positions, ha
 
 
 @_jit
-def drive_rows(level_drive, level_gain, interaction, drive_scale, positions, habituation, hab_max, sens_max, drive, raw):
+def drive_rows(
+    level_drive, level_gain, interaction, drive_scale, positions, habituation, hab_max, sens_max, drive, raw
+):
     """:func:`drive_of` for every patient: ``drive`` (N,) and ``raw`` (N, K) are written."""
     k_n = positions.shape[1]
     r = np.empty(k_n)
     a = np.empty(k_n)
     for i in range(positions.shape[0]):
-        drive[i] = drive_of(level_drive, level_gain, interaction, drive_scale, i, positions, habituation, hab_max[i], sens_max[i], r, a)
+        drive[i] = drive_of(
+            level_drive, level_gain, interaction, drive_scale, i, positions, habituation, hab_max[i], sens_max[i], r, a
+        )
         for k in range(k_n):
             raw[i, k] = r[k]
 
@@ -216,7 +222,7 @@ def transition_rows(
         hr_rest = prm[_HR_REST, i]
         hr_gain = prm[_HR_GAIN, i]
 
-        # -- the scene: a change is perceived after the onset delay ----------------------------------
+        # -- the scene: a change is perceived after the onset delay -------------------------------
         changed = False
         for k in range(k_n):
             if positions[i, k] != pending[i, k]:
@@ -227,12 +233,17 @@ def transition_rows(
             pending_in = prm[_ONSET, i]
         else:
             pending_in = pending_in_s[i]
-        T0 = drive_of(level_drive, level_gain, interaction, drive_scale, i, shown, habituation, hab_max, sens_max, raw_shown, tmp)
+        T0 = drive_of(
+            level_drive, level_gain, interaction, drive_scale, i, shown, habituation, hab_max, sens_max, raw_shown, tmp
+        )
         has_pending = math.isfinite(pending_in)
         switches = has_pending and pending_in <= P
         T1 = T0
         if switches:
-            T1 = drive_of(level_drive, level_gain, interaction, drive_scale, i, pending, habituation, hab_max, sens_max, raw_pending, tmp)
+            T1 = drive_of(
+                level_drive, level_gain, interaction, drive_scale, i, pending, habituation, hab_max, sens_max,
+                raw_pending, tmp,
+            )
         d = min(pending_in, P) if has_pending else P  # switch time within the period
         if switches:
             for k in range(k_n):
@@ -244,7 +255,7 @@ def transition_rows(
             pending_in_s[i] = np.inf
         raw_now = raw_pending if switches else raw_shown
 
-        # -- fast fear: exact exponential approach, piecewise around the switch ---------------------
+        # -- fast fear: exact exponential approach, piecewise around the switch -------------------
         f0 = fear_fast[i]
         tau0 = rise_tau if T0 > f0 else decay_tau
         f_d = T0 + (f0 - T0) * math.exp(-d / tau0)
@@ -258,7 +269,7 @@ def transition_rows(
                 fast[s] = T1 + (f_d - T1) * math.exp(-max(off - d, 0.0) / tau1)
             fast_sum += fast[s]
 
-        # -- slow fear follows the fast component over minutes --------------------------------------
+        # -- slow fear follows the fast component over minutes ------------------------------------
         inv_s = 1.0 / n_s
         fast_mean = fast_sum * inv_s
         slow0 = fear_slow[i]
@@ -274,7 +285,7 @@ def transition_rows(
                 n_above += 1
         fear_mean = fear_sum * inv_s
 
-        # -- habituation / sensitisation (per parameter shown at a feared level) --------------------
+        # -- habituation / sensitisation (per parameter shown at a feared level) ------------------
         # a more feared scene dishabituates: part of what was habituated is lost
         if switches and T1 > T0 + 1e-3:
             keep = 1.0 - prm[_DISHAB, i]
@@ -297,9 +308,10 @@ def transition_rows(
                 target_h = hab_max * raw_now[k]
                 target_s = -sens_max * raw_now[k]
                 h = habituation[i, k]
-                habituation[i, k] = h + P * (hab_rate * max(target_h - h, 0.0) - sens_rate * max(h - target_s, 0.0))
+                dh = hab_rate * max(target_h - h, 0.0) - sens_rate * max(h - target_s, 0.0)
+                habituation[i, k] = h + P * dh
 
-        # -- abort: time above tolerance, draining twice as fast below it ----------------------------
+        # -- abort: time above tolerance, draining twice as fast below it -------------------------
         above_s = max(above_tolerance_s[i] + dt_s * (n_above - 2.0 * (n_s - n_above)), 0.0)
         above_tolerance_s[i] = above_s
         now = (not aborted[i]) and above_s >= prm[_ABORT_AFTER, i]
@@ -307,7 +319,7 @@ def transition_rows(
         if now:
             aborted[i] = True
 
-        # -- heart rate at the grid points ------------------------------------------------------------
+        # -- heart rate at the grid points --------------------------------------------------------
         a_d = math.exp(-P / prm[_DRIFT_TAU, i])
         drift0 = drift_bpm[i]
         drift_end = drift0 * a_d + prm[_DRIFT_SD, i] * math.sqrt(1.0 - a_d * a_d) * z[0, i]
@@ -326,7 +338,7 @@ def transition_rows(
             hr_o[s, i] = h
             hr_sum += h
 
-        # -- beats: one by one until the period's end -------------------------------------------------
+        # -- beats: one by one until the period's end ---------------------------------------------
         t0 = t_s[i]
         t_end = t0 + P
         rsa = prm[_RSA_FRAC, i] * max(1.0 - prm[_RSA_DROP, i] * fear_mean, _RSA_FLOOR)
@@ -412,7 +424,7 @@ def sensor_rows(
     m = rr_o.shape[2]
     inside = np.empty((3, n_s), dtype=np.bool_)
     for i in range(t0.shape[0]):
-        # -- outages: time left from before, or a new onset within the period -----------------
+        # -- outages: time left from before, or a new onset within the period ---------------------
         for c in range(3):
             lc = outage_left_s[i, c]
             per_min = outages[c, 0]
@@ -454,7 +466,7 @@ def sensor_rows(
             last_bpm[i] = last
             continue
 
-        # -- chest strap: each notification carries the beats since the previous one -----------
+        # -- chest strap: each notification carries the beats since the previous one --------------
         n_valid = 0
         while n_valid < beat_valid.shape[0] and beat_valid[n_valid, i]:
             n_valid += 1
@@ -567,7 +579,9 @@ def reward_rows(weights, arousal, low, high, ceiling, progress, changed, blocked
     """:func:`reward_of` for every patient: ``terms`` (6, N), ``total`` (N,)."""
     t = np.empty(6)
     for i in range(arousal.shape[1]):
-        total[i] = reward_of(weights, arousal, i, low, high, ceiling, progress[i], changed[i], blocked[i], aborted[i], t)
+        total[i] = reward_of(
+            weights, arousal, i, low, high, ceiling, progress[i], changed[i], blocked[i], aborted[i], t
+        )
         for j in range(6):
             terms[j, i] = t[j]
 
@@ -575,20 +589,23 @@ def reward_rows(weights, arousal, low, high, ceiling, progress, changed, blocked
 @_jit
 def session_rows(
     weights, arousal, low, high, ceiling, period_s, exposure_max_s,
-    proposed, executed, reason, changed, active, aborted_now, latched, step_index,
+    proposed, executed, go_safe, reason, changed, active, aborted_now, latched, step_index,
     max_step, in_window_s, since_change_s, latched_s, exposure_s, ended,
-    terms, total, aborted, completed, terminated,
+    terms, total, aborted, completed, terminated, executed_o,
 ):
     """A session's bookkeeping after one period, for every row (see
     :meth:`exposure_ctrl.sim.batch.SessionBatch.step`): hierarchy progress, the shield's
     refusals, the reward, time in the window, time since the last scene change and in a latched
     shield, and the end of the session (aborted, or ``exposure_max_s`` of exposure completed).
 
-    ``reason`` is the shield's (0: the proposal passed); ``step_index`` the hierarchy index of
-    the scene shown. Updates ``max_step`` ... ``ended`` in place; writes ``terms`` (6, N)
-    (in_window, above_ceiling, progress, changed, blocked, aborted), ``total`` and the flags.
+    ``executed``, ``go_safe`` and ``reason`` are the shield's verdict (reason 0: the proposal
+    passed); ``step_index`` the hierarchy index of the scene shown. Updates ``max_step`` ...
+    ``ended`` in place; writes ``terms`` (6, N) (in_window, above_ceiling, progress, changed,
+    blocked, aborted), ``total``, the flags and ``executed_o`` (the executed action, -1 for the
+    safe state). Returns whether any session ended.
     """
     t = np.empty(6)
+    any_end = False
     P = period_s
     for i in range(arousal.shape[1]):
         progress = max(step_index[i] - max_step[i], 0)
@@ -610,13 +627,18 @@ def session_rows(
         completed[i] = done
         terminated[i] = ab or done
         ended[i] = ended[i] or ab or done
+        any_end = any_end or ab or done
+        executed_o[i] = -1 if go_safe[i] else executed[i]
+    return any_end
 
 
 # --- what the policy and the shield see ----------------------------------------------------------
 
 
 @_jit
-def observation_rows(tracker_obs, divisor, positions, levels_minus_one, exposure_s, exposure_max_s, low, high, out):
+def observation_rows(
+    tracker_obs, divisor, positions, levels_minus_one, exposure_s, exposure_max_s, low, high, out
+):
     """The policies' observation (see :mod:`exposure_ctrl.sim.observation`) into ``out``
     (N, D) float32: the tracker's columns divided by ``divisor``, each position over its number
     of levels minus one, the exposure time's fraction; clipped to ``low`` .. ``high``."""
@@ -642,7 +664,8 @@ def safety_rows(tracker_obs, hr_bpm, stale_col, above_col, since_clean_col, hr_o
         unknown = math.isnan(hr)
         hr_o[i] = hr
         above_o[i] = np.nan if unknown else tracker_obs[i, above_col]
-        blind_o[i] = np.inf if (tracker_obs[i, stale_col] > 0.5 and unknown) else tracker_obs[i, since_clean_col]
+        stale = tracker_obs[i, stale_col] > 0.5
+        blind_o[i] = np.inf if (stale and unknown) else tracker_obs[i, since_clean_col]
 
 
 @_jit

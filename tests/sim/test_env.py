@@ -334,3 +334,23 @@ def test_vector_env_restarts_only_the_masked_sessions():
     assert obs in vec.observation_space
     # a restarted row is the patient it claims to be
     np.testing.assert_array_equal(b.sim.params.hr_rest_bpm[mask], sample_patients(b.sc, "spider-moderate", [7, 9]).hr_rest_bpm)
+
+
+def test_executed_action_is_minus_one_exactly_when_the_shield_goes_safe():
+    sc = _short("spider", exposure_s=600.0)
+    env = ExposureVectorEnv(32, sc, "spider-severe", recovery=False)
+    env.reset(seed=2)
+    seen_safe = False
+    for _ in range(100):
+        mask = env.action_masks()
+        ups = mask.copy()
+        ups[:, 0] = False
+        ups[:, 2::2] = False
+        act = np.where(ups.any(axis=1), np.argmax(ups, axis=1), 0)
+        _, _, _, _, info = env.step(act)
+        live = ~info["autoreset"]
+        go_safe = info["go_safe"] & live
+        seen_safe |= bool(go_safe.any())
+        assert np.all(info["executed_action"][go_safe] == -1)
+        assert np.all(info["executed_action"][~info["go_safe"] & live] >= 0)
+    assert seen_safe
