@@ -83,19 +83,25 @@ class ObservationLayout:
         return self._build(tracker_obs, self._divisor, positions, exposure_s, out)
 
     def _build(self, tracker_obs: np.ndarray, divisor: np.ndarray, positions: np.ndarray, exposure_s: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-        f = np.float64
-        t = np.ascontiguousarray(tracker_obs, dtype=f)
+        t = np.ascontiguousarray(tracker_obs, dtype=np.float64)
         n = t.shape[0]
         o = np.empty((n, self.size), dtype=np.float32) if out is None else out
         K.observation_rows(
             t,
             divisor,
-            np.ascontiguousarray(np.broadcast_to(positions, (n, self.scenario.n_parameters)), dtype=f),
+            _rows(positions, (n, self.scenario.n_parameters)),
             self._levels_minus_one,
-            np.ascontiguousarray(np.broadcast_to(exposure_s, (n,)), dtype=f),
+            _rows(exposure_s, (n,)),
             self._exposure_s,
             self.low,
             self.high,
             o,
         )
         return o
+
+
+def _rows(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``x`` as a C-ordered float64 array of ``shape`` (broadcast only when it is not already)."""
+    if not (isinstance(x, np.ndarray) and x.shape == shape):
+        x = np.broadcast_to(x, shape)
+    return np.ascontiguousarray(x, dtype=np.float64)
