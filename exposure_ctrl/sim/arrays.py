@@ -66,10 +66,10 @@ def stack_rows(parts: Sequence[T]) -> T:
     changes = {}
     for name in _array_fields(first):
         arrays = [getattr(p, name) for p in parts]
-        tail = tuple(max(a.shape[d] for a in arrays) for d in range(1, arrays[0].ndim))
-        if all(a.shape[1:] == tail for a in arrays):
+        if len({a.shape[1:] for a in arrays}) == 1:  # the usual case: nothing to pad
             changes[name] = np.concatenate(arrays, axis=0)
             continue
+        tail = tuple(max(a.shape[d] for a in arrays) for d in range(1, arrays[0].ndim))
         fill: Any = np.nan if np.issubdtype(arrays[0].dtype, np.floating) else 0
         out = np.full((sum(a.shape[0] for a in arrays),) + tail, fill, dtype=arrays[0].dtype)
         i = 0

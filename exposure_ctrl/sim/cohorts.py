@@ -91,7 +91,7 @@ class Normal:
     high: float = np.inf
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return np.clip(self.mean + self.sd * rng.standard_normal(n), self.low, self.high)
+        return np.minimum(np.maximum(self.mean + self.sd * rng.standard_normal(n), self.low), self.high)
 
     def describe(self) -> str:
         clip = f", clipped to {self.low:g}–{self.high:g}" if np.isfinite(self.low) or np.isfinite(self.high) else ""
@@ -106,7 +106,7 @@ class LogNormal:
     high: float = np.inf
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return np.clip(self.median * np.exp(self.sd_log * rng.standard_normal(n)), self.low, self.high)
+        return np.minimum(np.maximum(self.median * np.exp(self.sd_log * rng.standard_normal(n)), self.low), self.high)
 
     def describe(self) -> str:
         clip = f", clipped to {self.low:g}–{self.high:g}" if np.isfinite(self.high) or self.low > 0 else ""

@@ -114,6 +114,84 @@ def _prior_table(sc: Scenario) -> tuple[np.ndarray, np.ndarray]:
     return prior, real
 
 
+@dataclasses.dataclass(frozen=True)
+class _Shape:
+    """What :func:`sample_response` reads from a scenario and its extras (no randomness)."""
+
+    scenario: Scenario
+    extras: ScenarioExtras
+    k: int
+    lv: int
+    prior: np.ndarray  # (K, L)
+    real: np.ndarray  # (K, L) bool
+    stim: np.ndarray  # (K,) bool
+    w: np.ndarray  # (K,) normalised designer weights of the stimulus parameters
+    cat: np.ndarray  # (K,) bool
+    ordinal: np.ndarray  # (K,) bool: ordinal with >= 3 levels
+    interior: np.ndarray  # (K,) max(levels - 2, 1)
+    bumps: tuple[tuple[int, float, int], ...]  # (parameter, probability, level) from the extras
+    mean: np.ndarray  # (K, K) mean pair coefficients
+    pair: np.ndarray  # (K, K) bool: stimulus pairs, upper triangle
+    soothing: tuple[tuple[int, np.ndarray], ...]  # (parameter, calm (L,))
+    gates: tuple[tuple[int, int, float], ...]  # (parameter, level, factor)
+    top: np.ndarray  # (K,) positions of the hierarchy's top
+
+
+_SHAPES: dict[tuple[int, int], _Shape] = {}
+
+
+def _shape(sc: Scenario, extras: ScenarioExtras) -> _Shape:
+    """The scenario's part of :func:`sample_response`, computed once per scenario object (the
+    cache holds the scenario, so its id cannot be reused while it is cached)."""
+    key = (id(sc), id(extras))
+    hit = _SHAPES.get(key)
+    if hit is not None and hit.scenario is sc and hit.extras is extras:
+        return hit
+    k = sc.n_parameters
+    lv = int(sc.n_levels.max())
+    prior, real = _prior_table(sc)
+    ids = sc.parameter_ids
+    stim = np.array([p.role == "stimulus" for p in sc.parameters])
+    w = np.array([p.weight for p in sc.parameters]) * stim
+    w = w / max(w.sum(), 1e-12)
+    mean = np.zeros((k, k))
+    for (pa, pb), mu in extras.interactions.items():
+        ia, ib = sorted((ids.index(pa), ids.index(pb)))
+        mean[ia, ib] = mu
+    soothing = []
+    for kk, p in enumerate(sc.parameters):
+        if p.role == "soothing":
+            pmax = max(prior[kk].max(), 1e-12)
+            soothing.append((kk, 1.0 - prior[kk] / pmax))  # calm: 1 at the most soothing level
+    shape = _Shape(
+        scenario=sc,
+        extras=extras,
+        k=k,
+        lv=lv,
+        prior=prior,
+        real=real,
+        stim=stim,
+        w=w,
+        cat=np.array([p.kind == "categorical" for p in sc.parameters]),
+        ordinal=np.array([p.kind == "ordinal" and p.n_levels >= 3 for p in sc.parameters]),
+        interior=np.maximum(sc.n_levels - 2, 1),
+        bumps=tuple((ids.index(pid), pr, sc.parameter(pid).index_of(level)) for pid, (pr, level) in extras.bumps.items()),
+        mean=mean,
+        pair=np.triu(np.ones((k, k), dtype=bool), 1) & stim[:, None] & stim[None, :],
+        soothing=tuple(soothing),
+        gates=tuple(
+            (ids.index(pid), sc.parameter(pid).index_of(level), factor)
+            for pid, levels in extras.gates.items()
+            for level, factor in levels.items()
+        ),
+        top=np.asarray(sc.hierarchy_positions[-1]),
+    )
+    if len(_SHAPES) >= 32:
+        _SHAPES.clear()
+    _SHAPES[key] = shape
+    return shape
+
+
 def sample_response(
     sc: Scenario,
     rng: np.random.Generator,
@@ -122,48 +200,35 @@ def sample_response(
     extras: ScenarioExtras | None = None,
 ) -> ResponseTables:
     """Draw the response tables of ``n`` patients to scenario ``sc`` from ``rng``."""
-    extras = EXTRAS.get(sc.id, ScenarioExtras()) if extras is None else extras
-    k = sc.n_parameters
-    lv = int(sc.n_levels.max())
-    prior, real = _prior_table(sc)
-    ids = sc.parameter_ids
-    stim = np.array([p.role == "stimulus" for p in sc.parameters])
-    w = np.array([p.weight for p in sc.parameters]) * stim
-    w = w / max(w.sum(), 1e-12)
+    extras = EXTRAS.get(sc.id, _NO_EXTRAS) if extras is None else extras
+    sh = _shape(sc, extras)
+    k, lv, prior, real, stim = sh.k, sh.lv, sh.prior, sh.real, sh.stim
 
     # sensitivity and curve
     m = np.exp(spread.sensitivity_sd * rng.standard_normal((n, k)))
     gamma = np.exp(spread.curve_sd * rng.standard_normal((n, k)))
     curve = np.power(prior[None, :, :], gamma[:, :, None])
-    cat = np.array([p.kind == "categorical" for p in sc.parameters])
     cat_noise = spread.categorical_sd * rng.standard_normal((n, k, lv))
-    curve = np.where(cat[None, :, None], np.clip(curve + cat_noise, 0.0, None), curve)
+    curve = np.where(sh.cat[None, :, None], np.maximum(curve + cat_noise, 0.0), curve)
     # bumps: an interior level feared more than its neighbours
-    ordinal = np.array([p.kind == "ordinal" and p.n_levels >= 3 for p in sc.parameters])
     bump_u = rng.random((n, k))
     bump_at_u = rng.random((n, k))
     bump_h = rng.uniform(*spread.bump_height, size=(n, k))
-    prob = np.where(ordinal, spread.bump_prob, 0.0)
-    at = np.floor(1 + bump_at_u * np.maximum(sc.n_levels - 2, 1)).astype(np.int64)  # interior
-    for pid, (pr, level) in extras.bumps.items():
-        kk = ids.index(pid)
+    prob = np.where(sh.ordinal, spread.bump_prob, 0.0)
+    at = np.floor(1 + bump_at_u * sh.interior).astype(np.int64)  # interior
+    for kk, pr, level in sh.bumps:
         prob[kk] = pr
-        at[:, kk] = sc.parameter(pid).index_of(level)
+        at[:, kk] = level
     has_bump = bump_u < prob[None, :]
     lvl = np.arange(lv)[None, None, :]
     bump = bump_h[:, :, None] * np.exp(-0.5 * ((lvl - at[:, :, None]) / 0.7) ** 2)
     curve = curve + np.where(has_bump[:, :, None], bump, 0.0)
     # level 0 of an ordinal parameter is the least feared by construction: nothing below zero
-    level_drive = w[None, :, None] * m[:, :, None] * curve * real[None] * stim[None, :, None]
+    level_drive = sh.w[None, :, None] * m[:, :, None] * curve * real[None] * stim[None, :, None]
 
     # interactions (upper triangle, stimulus pairs only)
     inter = spread.interaction_sd * rng.standard_normal((n, k, k))
-    mean = np.zeros((k, k))
-    for (pa, pb), mu in extras.interactions.items():
-        ia, ib = sorted((ids.index(pa), ids.index(pb)))
-        mean[ia, ib] = mu
-    pair = np.triu(np.ones((k, k), dtype=bool), 1) & stim[:, None] & stim[None, :]
-    inter = np.where(pair[None], inter + mean[None], 0.0)
+    inter = np.where(sh.pair[None], inter + sh.mean[None], 0.0)
 
     # soothing parameters and gates: multiplicative factors
     gain = np.ones((n, k, lv))
@@ -171,23 +236,19 @@ def sample_response(
     s_resp = rng.uniform(*spread.soothing_strength, size=(n, k))
     s_non = rng.uniform(*spread.soothing_nonresponder, size=(n, k))
     s = np.where(responder, s_resp, s_non)
-    for kk, p in enumerate(sc.parameters):
-        if p.role == "soothing":
-            pmax = max(prior[kk].max(), 1e-12)
-            calm = 1.0 - prior[kk] / pmax  # 1 at the most soothing level, 0 at the least
-            gain[:, kk, :] = np.where(real[kk], 1.0 - s[:, kk, None] * calm[None, :], 1.0)
-    for pid, levels in extras.gates.items():
-        kk = ids.index(pid)
-        for level, factor in levels.items():
-            gain[:, kk, sc.parameter(pid).index_of(level)] = factor
+    for kk, calm in sh.soothing:
+        gain[:, kk, :] = np.where(real[kk], 1.0 - s[:, kk, None] * calm[None, :], 1.0)
+    for kk, level, factor in sh.gates:
+        gain[:, kk, level] = factor
 
-    tables = ResponseTables(level_drive, gain, inter, np.ones(n))
-    top = np.broadcast_to(sc.hierarchy_positions[-1], (n, k))
-    raw_top, _ = tables_drive(level_drive, gain, inter, np.ones(n), top)
+    raw_top, _ = tables_drive(level_drive, gain, inter, np.ones(n), sh.top)
     # A patient whose top scene drives nothing would divide by zero; such a draw is vanishingly
     # rare but is clipped rather than trusted.
     scale = 1.0 / np.maximum(raw_top, 1e-3)
-    return dataclasses.replace(tables, drive_scale=scale)
+    return ResponseTables(level_drive, gain, inter, scale)
+
+
+_NO_EXTRAS = ScenarioExtras()
 
 
 def tables_drive(
