@@ -231,9 +231,16 @@ def bench_model_and_tracker(sc, n: int, q: float) -> None:
         tr.tick(ts[-1] + t_off)
 
     d = per_call(env_step, int((1000 if n == 1 else 50) * q) + 5)
+    tt = {"t": 5.0 * step["k"]}
+
+    def tick_only():
+        tt["t"] += 0.001
+        tr.tick(tt["t"])
+
+    e = per_call(tick_only, int((1000 if n == 1 else 50) * q) + 5)
     print(
         f"N={n:<5d} tracker step (5 samples + tick): {d * f:8.2f} {unit} "
-        f"= {n / d:,.0f} patient-steps/s"
+        f"= {n / d:,.0f} patient-steps/s (tick alone {e * f:.2f} {unit})"
     )
 
 

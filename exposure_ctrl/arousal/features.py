@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -193,11 +194,9 @@ def _update_kernel(
     present: np.ndarray,
     src_flags: np.ndarray,
     flags_out: np.ndarray,  # (S, N) the samples' flags, written
-    record: bool,  # write the baseline estimator's inputs:
-    rec_t: np.ndarray,  # (S, N) slot times (absent slots: the latest time, or the block's first)
-    rec_usable: np.ndarray,  # (S, N) usable bpm
-    rec_sumsq: np.ndarray,  # (S, N) sum of squared successive RR differences, ms²
-    rec_ndiff: np.ndarray,  # (S, N) their number
+    rec: np.ndarray,  # (4, S, N) the baseline estimator's inputs, written, or (0, 0, 0): the
+    # slot times (absent slots: the latest time, or the block's first), usable bpm (0/1), the
+    # sum of squared successive RR differences (ms²) and their number
 ) -> None:
     """S sample slots of N patients, one sample at a time (docs/arousal.md gives the rules).
 
@@ -231,6 +230,7 @@ def _update_kernel(
     hr_tau, slope_tau = cfg[_C_HR_TAU], cfg[_C_SLOPE_TAU]
     low, high = cfg[_C_LOW], cfg[_C_HIGH]
     n_flags = _FLAG_VALUES.shape[0]
+    record = rec.shape[0] > 0
     for i in range(n):
         row = st[i]
         c = cnt[i]
@@ -249,10 +249,10 @@ def _update_kernel(
                 if s == 0 and math.isnan(row[_T0]):
                     row[_T0] = latest if latest > -np.inf else first
                 if record:
-                    rec_t[s, i] = latest if latest > -np.inf else first
-                    rec_usable[s, i] = False
-                    rec_sumsq[s, i] = 0.0
-                    rec_ndiff[s, i] = 0.0
+                    rec[0, s, i] = latest if latest > -np.inf else first
+                    rec[1, s, i] = 0.0
+                    rec[2, s, i] = 0.0
+                    rec[3, s, i] = 0.0
                 continue
             ts = _at(t, s, i)
             x = _at(bpm, s, i)
@@ -330,10 +330,10 @@ def _update_kernel(
                     fl |= RR_ECTOPIC_
             flags_out[s, i] = fl
             if record:
-                rec_t[s, i] = ts
-                rec_usable[s, i] = usable
-                rec_sumsq[s, i] = sumsq
-                rec_ndiff[s, i] = ndiff
+                rec[0, s, i] = ts
+                rec[1, s, i] = 1.0 if usable else 0.0
+                rec[2, s, i] = sumsq
+                rec[3, s, i] = ndiff
 
             # --- heart rate, slope, level peak
             credit = 0.0
@@ -602,8 +602,12 @@ _NO_FLAGS = np.zeros((1, 1), dtype=np.int64)
 _COUNT_FINITE = np.full((1, 1), -1, dtype=np.int64)
 _NO_RR = np.empty((1, 1, 0))
 _NO_SCALES = np.empty(0)
-_NO_REC_F = np.empty((1, 1))
-_NO_REC_B = np.empty((1, 1), dtype=bool)
+_NO_REC = np.empty((0, 0, 0))
+
+
+@functools.cache
+def _quality(bits: int) -> Quality:
+    return Quality(bits)
 
 
 class FeatureState:
@@ -784,25 +788,21 @@ class FeatureState:
             _update_kernel(
                 self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
                 t, bpm, rr, count, contact, present, flags, out,
-                False, _NO_REC_F, _NO_REC_B, _NO_REC_F, _NO_REC_F,
+                _NO_REC,
             )  # fmt: skip
             return out
-        rec_t = np.empty((s_, n))
-        rec_usable = np.empty((s_, n), dtype=bool)
-        rec_sumsq = np.empty((s_, n))
-        rec_ndiff = np.empty((s_, n))
+        rec = np.empty((4, s_, n))
         _update_kernel(
             self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
-            t, bpm, rr, count, contact, present, flags, out,
-            True, rec_t, rec_usable, rec_sumsq, rec_ndiff,
+            t, bpm, rr, count, contact, present, flags, out, rec,
         )  # fmt: skip
         est.add_block(
-            rec_t,
+            rec[0],
             np.broadcast_to(bpm, (s_, n)),
-            rec_usable,
+            rec[1] > 0,
             np.broadcast_to(present, (s_, n)),
-            rec_sumsq,
-            rec_ndiff,
+            rec[2],
+            rec[3],
         )
         return out
 
@@ -815,29 +815,26 @@ class FeatureState:
         rr = self._one_rr
         if k > rr.shape[2]:
             rr = self._one_rr = np.full((1, 1, k), np.nan)
-        rr[0, 0, :k] = beats
-        rr[0, 0, k:] = np.nan
+        for j in range(k):  # the kernel reads only the first rr_count slots
+            rr[0, 0, j] = beats[j]
         self._one_t[0, 0] = sample.t
         self._one_bpm[0, 0] = sample.bpm
         self._one_count[0, 0] = k
         self._one_contact[0, 0] = -1 if sample.contact is None else int(bool(sample.contact))
         self._one_flags[0, 0] = int(sample.flags)
         if self._baseline_est is not None:
-            return Quality(
-                int(
-                    self.update_block(
-                        self._one_t, self._one_bpm, rr, self._one_count, self._one_contact,
-                        _PRESENT, self._one_flags,
-                    )[0, 0]
-                )
+            out = self.update_block(
+                self._one_t, self._one_bpm, rr, self._one_count, self._one_contact, _PRESENT,
+                self._one_flags,
             )  # fmt: skip
-        out = self._one_out
-        _update_kernel(
-            self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
-            self._one_t, self._one_bpm, rr, self._one_count, self._one_contact, _PRESENT,
-            self._one_flags, out, False, _NO_REC_F, _NO_REC_B, _NO_REC_F, _NO_REC_F,
-        )  # fmt: skip
-        return Quality(int(out[0, 0]))
+        else:
+            out = self._one_out
+            _update_kernel(
+                self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
+                self._one_t, self._one_bpm, rr, self._one_count, self._one_contact, _PRESENT,
+                self._one_flags, out, _NO_REC,
+            )  # fmt: skip
+        return _quality(int(out[0, 0]))
 
     def add_many(self, samples: Iterable[HeartSample]) -> list[Quality]:
         """Feed several samples in order (N = 1)."""

@@ -279,6 +279,8 @@ class ResponseModel:
         pos = np.asarray(positions, dtype=np.int64)
         if pos.ndim != 2:
             pos = pos.reshape(-1, self.positions.shape[1])
+        if not (pos.flags.c_contiguous and pos.flags.writeable):  # e.g. np.broadcast_to
+            pos = pos.copy()  # one compiled version of the kernel, not one per kind of view
         if pos.shape[0] not in (1, self.n) or pos.shape[1] != self.positions.shape[1]:
             raise ValueError(
                 f"positions must have shape ({self.n}, {self.positions.shape[1]}) or "

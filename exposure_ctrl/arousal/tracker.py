@@ -62,7 +62,10 @@ class ArousalTracker:
         model_config: ModelConfig | None = None,
         positions: Sequence[int] | np.ndarray | None = None,
         t0: float | None = None,
+        _warm: bool = True,
     ) -> None:
+        if _warm:
+            warm_up(scenario)
         self.scenario = scenario
         self.n = int(n)
         self.features = FeatureState(scenario, n, feature_config, t0=t0)
@@ -120,22 +123,20 @@ class ArousalTracker:
 
     # outputs
     def observe(self, t: float | np.ndarray, *, scaled: bool = False) -> np.ndarray:
-        """The observation (N, observation_size) without teaching the model."""
-        out = np.empty((self.n, self.observation_size))
-        self.features.observe(t, out=out[:, :N_FEATURES])
-        self.model.observation(out=out[:, N_FEATURES:])
-        if scaled:
-            out /= self.observation_scales
-        return out
+        """The observation (N, observation_size) without teaching the model (nor moving its
+        clock)."""
+        return self._run(t, scaled, False)
 
     def tick(self, t: float | np.ndarray, *, scaled: bool = False) -> np.ndarray:
         """A decision tick: the model learns from the current arousal; returns the observation."""
+        return self._run(t, scaled, True)
+
+    def _run(self, t: float | np.ndarray, scaled: bool, learn: bool) -> np.ndarray:
         fs, md = self.features, self.model
-        tt = md._time(t)
         out = np.empty((self.n, self.observation_size))
         ok = _tick_kernel(
-            fs._st, fs.bins.sums, fs.bins.index, fs._cfg, tt,
-            self.observation_scales if scaled else _NO_SCALES,
+            fs._st, fs.bins.sums, fs.bins.index, fs._cfg, md._time(t),
+            self.observation_scales if scaled else _NO_SCALES, learn,
             md._q_per_s, md._lag, md.config.hr_noise_bpm, md._gate, md.t, md._z, md._phi,
             md._m, md._c, md.n_hr_updates, md.n_gated, md.positions, md._lmax,
             md._step_index, md._step_value, md._sens_index, md._sens_value, out,
@@ -145,29 +146,74 @@ class ArousalTracker:
         return out
 
 
+def warm_up(sc: Any) -> None:
+    """Compile (or load from numba's cache) every kernel of the package for the argument types
+    the package itself passes, on a throw-away tracker of scenario ``sc``, once per process:
+    ~0.4 s from the cache, ~15 s on an empty one. :class:`ArousalTracker` calls it when the
+    first one is built, so that a live session or an environment does not pay it at its first
+    sample (the kernels' types do not depend on N or the scenario)."""
+    global _warm
+    if _warm:
+        return
+    _warm = True
+    n, k = 1, sc.n_parameters
+    tr = ArousalTracker(sc, n=n, _warm=False)
+    tr.begin_baseline(0.0)
+    tr.add(HeartSample(1.0, 70.0, (850.0,), contact=True))
+    tr.update_block(
+        np.array([2.0, 3.0]), np.full((2, n), 70.0), np.full((2, n, 1), 850.0),
+        np.ones((2, n), dtype=np.int64), np.ones((2, n), dtype=np.int8),
+        np.ones((2, n), dtype=bool), np.zeros((2, n), dtype=np.int64),
+    )  # fmt: skip
+    tr.finish_baseline(3.0)
+    tr.add(HeartSample(4.0, 70.0, (850.0,), contact=True))
+    tr.update_block(np.array([5.0]), np.full((1, n), 70.0))
+    tr.set_scene(5.0, np.zeros((n, k), dtype=np.int64), np.ones(n, bool))
+    tr.set_scene(5.0, np.zeros(k, dtype=np.int64))
+    tr.set_suds(5.0, np.full(n, 40.0), np.ones(n, bool))
+    tr.set_suds(5.0, 40.0)
+    tr.tick(6.0)
+    tr.observe(6.0, scaled=True)
+    tr.features.observe(6.0)
+    tr.features.bins.total(6.0)
+    m = tr.model
+    m.observe_hr(6.0, np.zeros(n))
+    m.observe_hr(6.0, np.zeros(n), np.ones(n, bool))
+    m.predict_now()
+    m.predict_next()
+    m.action_effects()
+    m.sensitivity_arrays()
+    m.observation()
+
+
+_warm = False
+
+
 @numba.njit(cache=True, nogil=True)
 def _tick_kernel(
     st: np.ndarray, bsum: np.ndarray, bidx: np.ndarray, fcfg: np.ndarray, t: np.ndarray,
-    scales: np.ndarray, q: np.ndarray, lag: float, noise: float, gate_sigma: float,
+    scales: np.ndarray, learn: bool, q: np.ndarray, lag: float, noise: float, gate_sigma: float,
     mt: np.ndarray, z: np.ndarray, phi: np.ndarray, m: np.ndarray, c: np.ndarray,
     n_hr_updates: np.ndarray, n_gated: np.ndarray, positions: np.ndarray, lmax: int,
     step_index: np.ndarray, step_value: np.ndarray, sens_index: np.ndarray,
     sens_value: np.ndarray, out: np.ndarray,
 ) -> bool:  # fmt: skip
-    """:meth:`ArousalTracker.tick`, patient by patient: the features at ``t``; the model moves
-    to ``t`` and learns the smoothed heart rate above baseline when the signal is fresh and a
-    baseline is known; then the model's observation. Divided by ``scales`` unless empty.
-    False (and nothing changed) if the model's time would go backwards."""
-    if not _time_ok(t, mt):
+    """:meth:`ArousalTracker.tick`, patient by patient: the features at ``t``; (``learn``)
+    the model moves to ``t`` and learns the smoothed heart rate above baseline when the signal
+    is fresh and a baseline is known; then the model's observation. Divided by ``scales``
+    unless empty. False (and nothing changed) if the model's time would go backwards."""
+    if learn and not _time_ok(t, mt):
         return False
     work = np.empty(m.shape[1])
     for i in range(st.shape[0]):
         tt = t[i if t.shape[0] > 1 else 0]
         _observe_one(st, bsum, bidx, fcfg, i, tt, _NO_SCALES, out, 0)
-        _advance_one(i, tt, q, lag, mt, z, phi, c)
-        y = out[i, Feature.HR_ABOVE_BPM]
-        if out[i, Feature.STALE] == 0 and out[i, Feature.BASELINE_KNOWN] == 1 and math.isfinite(y):
-            _kalman_one(i, y, noise, gate_sigma, z, m, c, n_hr_updates, n_gated, work)
+        if learn:
+            _advance_one(i, tt, q, lag, mt, z, phi, c)
+            y = out[i, Feature.HR_ABOVE_BPM]
+            fresh = out[i, Feature.STALE] == 0 and out[i, Feature.BASELINE_KNOWN] == 1
+            if fresh and math.isfinite(y):
+                _kalman_one(i, y, noise, gate_sigma, z, m, c, n_hr_updates, n_gated, work)
         _observation_one(
             m, c, z, phi, positions, i, lmax, step_index, step_value, sens_index, sens_value,
             work, out, N_FEATURES,
