@@ -244,7 +244,7 @@ class SessionBatch:
         self._tracker_obs[rows] = tobs
         self.positions = self.positions.copy()
         self.positions[rows] = start
-        self._scene_changed()
+        self._scene_changed(rows)
         self.ended[rows] = False
         self.since_change_s[rows] = 0.0
         self.exposure_s[rows] = 0.0
@@ -402,12 +402,17 @@ class SessionBatch:
             self._record(t, a, verdict, total, terms, suds, aborted, step, completed, recovery_s, act)
         return self.observation(), total, terminated, info
 
-    def _scene_changed(self) -> None:
-        """The positions changed: refresh what depends on them only."""
+    def _scene_changed(self, rows: np.ndarray | None = None) -> None:
+        """The positions (of ``rows``; default all) changed: refresh what depends on them only."""
         sc = self.sc
-        pos = self.positions
-        self._step_index = np.maximum(sc.hierarchy_index_of_intensity(sc.intensity_of_positions(pos)), -1)
-        self._masks = sc.action_mask(pos)
+        pos = self.positions if rows is None else self.positions[rows]
+        index = np.maximum(sc.hierarchy_index_of_intensity(sc.intensity_of_positions(pos)), -1)
+        masks = sc.action_mask(pos)
+        if rows is None:
+            self._step_index, self._masks = index, masks
+        else:
+            self._step_index[rows] = index
+            self._masks[rows] = masks
 
     def truth(self) -> dict[str, np.ndarray]:
         """Ground truth for evaluation: fear, fear-driven rise, and the true effects (bpm) of
