@@ -308,12 +308,13 @@ class SessionBatch:
             act = self._all_rows
         else:
             act = np.asarray(active, dtype=bool)
-            if not act.all():
+            if np.count_nonzero(act) < n:
                 a[~act] = 0
         t = sim.patient.t_s.copy()
 
         # the simulated therapist resumes a latched shield once the patient is calm and seen
-        if self.opts.therapist_resume_s is not None and self.shield.latched.any():
+        # (np.count_nonzero: a third of the cost of .any() on small arrays)
+        if self.opts.therapist_resume_s is not None and np.count_nonzero(self.shield.latched):
             fresh = self._tracker_obs[:, Feature.STALE] < 0.5
             calm = fresh & (self._tracker_obs[:, Feature.HR_ABOVE_BPM] < self.window[1])
             which = self.shield.latched & (self.latched_s >= self.opts.therapist_resume_s) & calm
@@ -325,15 +326,15 @@ class SessionBatch:
         verdict, self.shield = shield_step(self.shield_cfg, sc, self.shield, inputs, a, P)
         # the scene: most periods nothing moves (the shield's dwell time), so skip the work then
         new = self.positions
-        if verdict.action.any():
+        if np.count_nonzero(verdict.action):
             new = sc.apply_action(new, verdict.action)
-        if verdict.go_safe.any():
+        if np.count_nonzero(verdict.go_safe):
             new = np.where(verdict.go_safe[:, None], self.safe[None, :], new)
         if new is self.positions:
             changed = self._no_rows
         else:
             changed = np.any(new != self.positions, axis=1)
-            if changed.any():
+            if np.count_nonzero(changed):
                 tr.set_scene(t, new, mask=changed)
             self.positions = new
             self._scene_changed()

@@ -136,7 +136,7 @@ class ExposureVectorEnv(VectorEnv):
         b = self._batch
         restart = self._autoreset.copy()
         obs, reward, terminated, info = b.step(np.asarray(actions, dtype=np.int64), active=~restart)
-        if restart.any():
+        if np.count_nonzero(restart):
             rows = np.flatnonzero(restart)
             b.start(rows)
             obs = b.observation()
