@@ -123,7 +123,6 @@ class SessionBatch:
         self.layout = ObservationLayout(
             scenario, probe.observation_names, probe.observation_scales, scaled=options.scaled
         )
-        self._tracker_scales = np.asarray(probe.observation_scales, dtype=np.float64)
         tg = scenario.targets
         self.window = (float(tg.arousal_window_bpm.low), float(tg.arousal_window_bpm.high))
         self.ceiling = float(tg.ceiling_bpm)
