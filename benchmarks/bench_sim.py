@@ -130,7 +130,7 @@ def bench_batched(n: int, steps: int) -> None:
     params = sample_patients(sc, "spider-moderate", np.arange(n))
     sim = Simulator(sc, params, rng=np.random.default_rng(0))
     pos = np.broadcast_to(sc.hierarchy_positions[5], (n, sc.n_parameters))
-    for _ in range(5):
+    for _ in range(3 * steps):  # warm up (first-touch of fresh memory, caches)
         sim.step(pos)
     sec = best_cpu(lambda: [sim.step(pos) for _ in range(steps)])
     print(f"batched simulator only (patients + strap),    N={n}: {n * steps / sec:12,.0f} patient-steps/s  ({sec / steps * 1e3:6.2f} ms/step)")
