@@ -204,7 +204,8 @@ def _tick_kernel(
     unless empty. False (and nothing changed) if the model's time would go backwards."""
     if learn and not _time_ok(t, mt):
         return False
-    work = np.empty(m.shape[1])
+    pz = np.empty(m.shape[1])
+    pphi = np.empty(m.shape[1])
     for i in range(st.shape[0]):
         tt = t[i if t.shape[0] > 1 else 0]
         _observe_one(st, bsum, bidx, fcfg, i, tt, _NO_SCALES, out, 0)
@@ -213,10 +214,10 @@ def _tick_kernel(
             y = out[i, Feature.HR_ABOVE_BPM]
             fresh = out[i, Feature.STALE] == 0 and out[i, Feature.BASELINE_KNOWN] == 1
             if fresh and math.isfinite(y):
-                _kalman_one(i, y, noise, gate_sigma, z, m, c, n_hr_updates, n_gated, work)
+                _kalman_one(i, y, noise, gate_sigma, z, m, c, n_hr_updates, n_gated, pz)
         _observation_one(
             m, c, z, phi, positions, i, lmax, step_index, step_value, sens_index, sens_value,
-            work, out, N_FEATURES,
+            pz, pphi, out, N_FEATURES,
         )  # fmt: skip
         if scales.shape[0]:
             for j in range(scales.shape[0]):
