@@ -323,20 +323,30 @@ class SessionBatch:
 
         inputs = safety_inputs(self._tracker_obs, tr.features.hr, self.positions, self.since_change_s)
         verdict, self.shield = shield_step(self.shield_cfg, sc, self.shield, inputs, a, P)
-        # the scene: most periods nothing moves (the shield's dwell time), so skip the work then
+        # the scene: most periods nothing moves (the shield's dwell time), so the work is done
+        # for the rows that move only
         new = self.positions
-        if np.count_nonzero(verdict.action):
+        moving = np.count_nonzero(verdict.action)
+        if moving == n:
             new = sc.apply_action(new, verdict.action)
+        elif moving:
+            rows = np.flatnonzero(verdict.action)
+            new = new.copy()
+            new[rows] = sc.apply_action(new[rows], verdict.action[rows])
         if np.count_nonzero(verdict.go_safe):
             new = np.where(verdict.go_safe[:, None], self.safe[None, :], new)
         if new is self.positions:
             changed = self._no_rows
         else:
             changed = np.any(new != self.positions, axis=1)
-            if np.count_nonzero(changed):
+            n_changed = np.count_nonzero(changed)
+            if n_changed:
                 tr.set_scene(t, new, mask=changed)
             self.positions = new
-            self._scene_changed()
+            if n_changed == n:
+                self._scene_changed()
+            elif n_changed:
+                self._scene_changed(np.flatnonzero(changed))
 
         step = sim.step(new)
         f = step.frames
