@@ -200,7 +200,8 @@ def _update_kernel(
 ) -> None:
     """S sample slots of N patients, one sample at a time (docs/arousal.md gives the rules).
 
-    Per patient and present sample at time ``t`` with rate ``x``:
+    Per patient and present sample at time ``t`` with rate ``x`` (arrays are indexed by
+    patient rather than sliced in the loop: a slice costs a reference count):
 
     - flags: the artifact rules (:func:`~exposure_ctrl.arousal.artifacts.sample_flags`); the
       sample is *usable* without ``UNUSABLE_BPM`` flags, its RR *trusted* without
@@ -232,12 +233,10 @@ def _update_kernel(
     n_flags = _FLAG_VALUES.shape[0]
     record = rec.shape[0] > 0
     for i in range(n):
-        row = st[i]
-        c = cnt[i]
         ring_i = ring[i]
         # slots without a sample may carry any time: they stand at the latest present time,
         # or (before any) at the block's first present time
-        latest = -np.inf if math.isnan(row[_T_PRESENT]) else row[_T_PRESENT]
+        latest = -np.inf if math.isnan(st[i, _T_PRESENT]) else st[i, _T_PRESENT]
         first = 0.0
         for s in range(n_slots):
             if _at(present, s, i):
@@ -246,8 +245,8 @@ def _update_kernel(
         for s in range(n_slots):
             if not _at(present, s, i):
                 flags_out[s, i] = 0
-                if s == 0 and math.isnan(row[_T0]):
-                    row[_T0] = latest if latest > -np.inf else first
+                if s == 0 and math.isnan(st[i, _T0]):
+                    st[i, _T0] = latest if latest > -np.inf else first
                 if record:
                     rec[0, s, i] = latest if latest > -np.inf else first
                     rec[1, s, i] = 0.0
@@ -256,12 +255,12 @@ def _update_kernel(
                 continue
             ts = _at(t, s, i)
             x = _at(bpm, s, i)
-            if s == 0 and math.isnan(row[_T0]):
-                row[_T0] = ts
+            if s == 0 and math.isnan(st[i, _T0]):
+                st[i, _T0] = ts
             latest = max(latest, ts)
 
             # --- flags
-            prev_p = row[_T_PRESENT]
+            prev_p = st[i, _T_PRESENT]
             dtp = np.inf if math.isnan(prev_p) else ts - prev_p
             after_gap = (not math.isnan(prev_p)) and dtp > stale
             fl = sample_flags(
@@ -271,7 +270,7 @@ def _update_kernel(
             usable = (fl & UNUSABLE_BPM) == 0
             trusted = (fl & UNTRUSTED_RR) == 0
             if not trusted or dtp > chain_gap:
-                row[_LAST_RR] = np.nan  # the RR chain breaks
+                st[i, _LAST_RR] = np.nan  # the RR chain breaks
 
             # --- RR intervals
             sumsq = 0.0
@@ -294,7 +293,7 @@ def _update_kernel(
                     ref = 60000.0 / x
                 n_imp = 0
                 n_ect = 0
-                prev = row[_LAST_RR]
+                prev = st[i, _LAST_RR]
                 j_last = min(max(count - 1, 0), r_max - 1)
                 last_acc = np.nan  # the accepted value of slot j_last (the last real one)
                 for j in range(r_max):
@@ -302,7 +301,7 @@ def _update_kernel(
                     a = np.nan
                     if j < n_real and trusted:
                         if v >= rr_min and v <= rr_max:
-                            c[_RING_POS] = ring_push(ring_i, c[_RING_POS], v)
+                            cnt[i, _RING_POS] = ring_push(ring_i, cnt[i, _RING_POS], v)
                             if abs(v - ref) > tol * ref:
                                 n_ect += 1
                             else:
@@ -318,12 +317,12 @@ def _update_kernel(
                         last_acc = a
                     prev = a
                 if trusted and count > 0:
-                    row[_LAST_RR] = last_acc
-                c[_N_RR] += n_real
-                c[_N_RR_IMPOSSIBLE] += n_imp
-                c[_N_RR_ECTOPIC] += n_ect
+                    st[i, _LAST_RR] = last_acc
+                cnt[i, _N_RR] += n_real
+                cnt[i, _N_RR_IMPOSSIBLE] += n_imp
+                cnt[i, _N_RR_ECTOPIC] += n_ect
                 if not trusted:
-                    c[_N_RR_UNTRUSTED] += n_real
+                    cnt[i, _N_RR_UNTRUSTED] += n_real
                 if n_imp > 0:
                     fl |= RR_IMPOSSIBLE_
                 if n_ect > 0:
@@ -337,35 +336,35 @@ def _update_kernel(
 
             # --- heart rate, slope, level peak
             credit = 0.0
-            y = row[_HR]
+            y = st[i, _HR]
             if usable:
-                tu = row[_T_USABLE]
+                tu = st[i, _T_USABLE]
                 if math.isnan(tu):
                     y = x
                 else:
                     dtu = ts - tu
-                    d = math.exp(-dtu / hr_tau)
-                    y = (1.0 - d) * x + d * y
+                    keep = math.exp(-dtu / hr_tau)
+                    y = (1.0 - keep) * x + keep * y
                     credit = min(dtu, stale)
-                row[_HR] = y
-                if not (row[_PEAK_HR] >= y):  # fmax: a NaN peak takes y
-                    row[_PEAK_HR] = y
-                tr = row[_T_REF]
+                st[i, _HR] = y
+                if not (st[i, _PEAK_HR] >= y):  # fmax: a NaN peak takes y
+                    st[i, _PEAK_HR] = y
+                tr = st[i, _T_REF]
                 dd = 0.0 if math.isnan(tr) else ts - tr
                 dec = math.exp(-dd / slope_tau)
-                s0, s1, s2, sy, sty = row[_S0], row[_S1], row[_S2], row[_SY], row[_STY]
-                row[_S0] = dec * s0 + 1.0
-                row[_S1] = dec * (s1 - dd * s0)
-                row[_S2] = dec * (s2 - 2.0 * dd * s1 + dd * dd * s0)
-                row[_SY] = dec * sy + x
-                row[_STY] = dec * (sty - dd * sy)
-                row[_T_REF] = ts
-                row[_T_USABLE] = ts if math.isnan(tu) else max(tu, ts)
+                s0, s1, s2, sy, sty = st[i, _S0], st[i, _S1], st[i, _S2], st[i, _SY], st[i, _STY]
+                st[i, _S0] = dec * s0 + 1.0
+                st[i, _S1] = dec * (s1 - dd * s0)
+                st[i, _S2] = dec * (s2 - 2.0 * dd * s1 + dd * dd * s0)
+                st[i, _SY] = dec * sy + x
+                st[i, _STY] = dec * (sty - dd * sy)
+                st[i, _T_REF] = ts
+                st[i, _T_USABLE] = ts if math.isnan(tu) else max(tu, ts)
 
             # --- time bins
             slot = bin_slot(bsum, bidx, i, ts, bin_s)
             if credit > 0.0:
-                h = y - row[_BASE_BPM]
+                h = y - st[i, _BASE_BPM]
                 if h >= low and h <= high:
                     bsum[i, slot, _IN_S] += credit
                 if h > high:
@@ -379,12 +378,12 @@ def _update_kernel(
             bsum[i, slot, _RR_COVER_MS] += cover
 
             # --- counts, times
-            c[_N_SAMPLES] += 1
+            cnt[i, _N_SAMPLES] += 1
             if fl:
                 for k in range(n_flags):
                     if fl & _FLAG_VALUES[k]:
-                        c[_N_FLAG0 + k] += 1
-            row[_T_PRESENT] = ts if math.isnan(prev_p) else max(prev_p, ts)
+                        cnt[i, _N_FLAG0 + k] += 1
+            st[i, _T_PRESENT] = ts if math.isnan(prev_p) else max(prev_p, ts)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
