@@ -109,7 +109,7 @@ def test_a_headset_written_from_the_protocol_document_runs_a_session(tmp_path):
             sc.positions(m["state"])  # every value is legal
     with Store.open(store, create=False) as st:
         rec = st.load_session(1)
-    assert rec.info.outcome == "completed"
+    assert rec.info.outcome == "completed", (rec.info.outcome, rec.info.end_reason, out[-2000:])
     sent = [c for c in rec.scene_changes if c.wire_seq is not None]
     assert sent and all(c.acked_t is not None for c in sent)  # our acks reached the store
     assert any(e.kind == "connected" and e.detail.get("client") == "hand-written" for e in rec.headset_events)
