@@ -45,7 +45,7 @@ from exposure_ctrl.arousal.model import (
 )
 from exposure_ctrl.sensors.sample import HeartSample, Quality
 
-__all__ = ["ArousalTracker"]
+__all__ = ["ArousalTracker", "warm_up"]
 
 _MODEL_SCALE_BPM = 10.0
 
