@@ -128,6 +128,28 @@ class PatientStream:
                     self.on_abort()
 
 
+def warm_kernels(sc: Scenario, *, simulated: bool) -> None:
+    """Load (or compile, on a fresh install) the numba kernels of the per-sample path: the
+    features and the response model, the shield and, for a simulated patient, the simulator."""
+    import numpy as np
+
+    from exposure_ctrl.arousal.tracker import warm_up
+    from exposure_ctrl.safety import SafetyInputs, ShieldConfig, ShieldState, shield_step
+
+    warm_up(sc)
+    start = np.asarray(sc.positions(sc.safe_state), dtype=np.int64)
+    inputs = SafetyInputs.single(hr_bpm=70.0, hr_above_baseline_bpm=0.0, blind_s=0.0, positions=start, since_change_s=0.0)
+    shield_step(ShieldConfig.from_scenario(sc), sc, ShieldState.initial(1), inputs, np.zeros(1, dtype=np.int64), 0.0)
+    if simulated:
+        from exposure_ctrl.sim.cohorts import cohort_for, sample_patients
+        from exposure_ctrl.sim.simulator import Simulator
+
+        params = sample_patients(sc, cohort_for(sc, None), [0], split="train")
+        for sensor in ("strap", "ideal"):
+            sim = Simulator(sc, params, rng=np.random.default_rng(0), sensor=sensor, positions=start[None, :], period_s=1.0)
+            sim.step(start[None, :])
+
+
 class LiveSession:
     """Holds the pieces of one session while it runs (for views that want them)."""
 
@@ -139,7 +161,6 @@ class LiveSession:
         from exposure_ctrl.sensors.source import parse_source_spec
 
         parse_source_spec(opts.sensor)  # an unknown source is refused before anything is recorded
-        self.clock = make_clock(opts)
         if opts.headset not in ("emulator", "listen"):
             raise ConfigError(f"--headset is 'emulator' or 'listen', found {opts.headset!r}")
         if opts.headset == "listen" and not opts.bind:
@@ -149,6 +170,11 @@ class LiveSession:
         self.loaded_policy = load_policy(opts.policy, self.scenario)
         if getattr(self.loaded_policy, "simulation_only", False) and _sensor_kind(opts.sensor) != "sim":
             raise ConfigError(f"policy {self.loaded_policy.id!r} needs the simulated patient (--sensor sim)")
+        # Everything slow to start (the policy's torch, the compiled kernels' first calls) happens
+        # before the clock starts: at --speed 60, a 0.3 s pause would be 18 simulated seconds
+        # without a heart rate, and the shield would rightly go safe.
+        warm_kernels(self.scenario, simulated=_sensor_kind(opts.sensor) in ("sim", "virtual-ble"))
+        self.clock = make_clock(opts)
         self.runner: SessionRunner | None = None
         self.emulator: Any = None
         self.endpoint: Any = None
