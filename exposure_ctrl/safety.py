@@ -64,6 +64,7 @@ __all__ = [
     "NO_COMMAND",
     "THERAPIST_SAFE",
     "shield_step",
+    "shield_step_into",
     "resume",
     "is_escalation",
     "step_down_action",
@@ -444,7 +445,8 @@ def shield_step(
 
     ``dt`` is the time since the previous call (one decision period). ``therapist`` holds per
     patient :data:`NO_COMMAND`, :data:`THERAPIST_SAFE` or an action index. One compiled kernel
-    serves one patient (live) and a batch (the simulator).
+    serves one patient (live) and a batch (the simulator); ``state`` is left as it is (see
+    :func:`shield_step_into` for the in-place form without conversions).
     """
     proposed = np.ascontiguousarray(proposed, dtype=np.int64).reshape(-1)
     n = proposed.shape[0]
@@ -453,17 +455,16 @@ def shield_step(
         pos = np.ascontiguousarray(pos, dtype=np.int64).reshape(n, -1)
     cmd = np.full(n, NO_COMMAND, dtype=np.int64) if therapist is None else _as(therapist, n, np.int64)
     removed = np.zeros(n, dtype=bool) if inputs.removed is None else _bools(inputs.removed, n)
-    action = np.empty(n, dtype=np.int64)
-    go_safe = np.empty(n, dtype=bool)
-    reason = np.empty(n, dtype=np.int64)
-    new_state = ShieldState(above_ceiling_s=np.empty(n), latched=np.empty(n, dtype=bool), latch_reason=np.empty(n, dtype=np.int64))
-    _shield_kernel(
-        cfg.limits,
-        sc.n_levels,
-        sc.intensity_table,
-        _floats(state.above_ceiling_s, n),
-        _bools(state.latched, n),
-        _as(state.latch_reason, n, np.int64),
+    new_state = ShieldState(
+        above_ceiling_s=np.array(_floats(state.above_ceiling_s, n)),
+        latched=np.array(_bools(state.latched, n)),
+        latch_reason=np.array(_as(state.latch_reason, n, np.int64)),
+    )
+    verdict = Verdict(action=np.empty(n, dtype=np.int64), go_safe=np.empty(n, dtype=bool), reason=np.empty(n, dtype=np.int64))
+    shield_step_into(
+        cfg,
+        sc,
+        new_state,
         _floats(inputs.hr_bpm, n),
         _floats(inputs.hr_above_baseline_bpm, n),
         _floats(inputs.blind_s, n),
@@ -474,15 +475,64 @@ def shield_step(
         pos,
         proposed,
         cmd,
-        float(dt),
-        action,
-        go_safe,
-        reason,
-        new_state.above_ceiling_s,
-        new_state.latched,
-        new_state.latch_reason,
+        dt,
+        verdict,
     )
-    return Verdict(action=action, go_safe=go_safe, reason=reason), new_state
+    return verdict, new_state
+
+
+def shield_step_into(
+    cfg: ShieldConfig,
+    sc: Scenario,
+    state: ShieldState,
+    hr_bpm: np.ndarray,
+    hr_above_baseline_bpm: np.ndarray,
+    blind_s: np.ndarray,
+    headset_lost_s: np.ndarray,
+    panic: np.ndarray,
+    since_change_s: np.ndarray,
+    removed: np.ndarray,
+    positions: np.ndarray,
+    proposed: np.ndarray,
+    therapist: np.ndarray,
+    dt: float,
+    out: Verdict,
+) -> None:
+    """:func:`shield_step` without conversions or allocations, for callers that keep their
+    arrays in the right form (the simulator's sessions): the same rules, the same kernel.
+
+    The inputs are the fields of :class:`SafetyInputs` (``removed`` and ``therapist`` not
+    optional) and the proposals, each a C-contiguous array of shape (N,) (``positions`` (N, K))
+    of the dtype :func:`shield_step` converts to: float64, bool for ``panic`` and ``removed``,
+    int64 for ``positions``, ``proposed`` and ``therapist``. ``state`` is updated in place (its
+    arrays: float64, bool, int64); the verdict is written into ``out``'s arrays. Nothing is
+    checked: wrong dtypes make numba compile another version of the kernel or fail.
+    """
+    _shield_kernel(
+        cfg.limits,
+        sc.n_levels,
+        sc.intensity_table,
+        state.above_ceiling_s,
+        state.latched,
+        state.latch_reason,
+        hr_bpm,
+        hr_above_baseline_bpm,
+        blind_s,
+        headset_lost_s,
+        panic,
+        since_change_s,
+        removed,
+        positions,
+        proposed,
+        therapist,
+        float(dt),
+        out.action,
+        out.go_safe,
+        out.reason,
+        state.above_ceiling_s,  # in place: the kernel reads patient i's state before writing it
+        state.latched,
+        state.latch_reason,
+    )
 
 
 def resume(state: ShieldState, which: np.ndarray | None = None) -> ShieldState:

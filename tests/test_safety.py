@@ -20,6 +20,7 @@ from exposure_ctrl.safety import (
     is_escalation,
     resume,
     shield_step,
+    shield_step_into,
     step_down_action,
 )
 from exposure_ctrl.scenario import resolve_scenario
@@ -407,3 +408,26 @@ def test_kernel_equals_the_vectorised_reference(b):
     np.testing.assert_array_equal(s.above_ceiling_s, rs.above_ceiling_s)
     np.testing.assert_array_equal(s.latched, rs.latched)
     np.testing.assert_array_equal(s.latch_reason, rs.latch_reason)
+
+
+@settings(max_examples=100, deadline=None)
+@given(batch_with_commands())
+def test_in_place_form_equals_shield_step_and_shield_step_keeps_the_old_state(b):
+    inp, proposed, state, therapist, dt = b
+    before = dataclasses.replace(state, **{f.name: getattr(state, f.name).copy() for f in dataclasses.fields(state)})
+    v, s = shield_step(CFG, SC, state, inp, proposed, dt, therapist)
+    for f in dataclasses.fields(state):  # shield_step returns a new state, the old one is kept
+        np.testing.assert_array_equal(getattr(state, f.name), getattr(before, f.name))
+    f8 = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
+    live = ShieldState(f8(state.above_ceiling_s), state.latched.copy(), state.latch_reason.astype(np.int64))
+    out = Verdict(np.full(N, 99, dtype=np.int64), np.zeros(N, dtype=bool), np.full(N, 99, dtype=np.int64))
+    shield_step_into(
+        CFG, SC, live, f8(inp.hr_bpm), f8(inp.hr_above_baseline_bpm), f8(inp.blind_s), f8(inp.headset_lost_s),
+        inp.panic.astype(bool), f8(inp.since_change_s), inp.removed.astype(bool), inp.positions.astype(np.int64),
+        proposed.astype(np.int64), therapist, dt, out,
+    )  # fmt: skip
+    np.testing.assert_array_equal(out.action, v.action)
+    np.testing.assert_array_equal(out.go_safe, v.go_safe)
+    np.testing.assert_array_equal(out.reason, v.reason)
+    for f in dataclasses.fields(s):
+        np.testing.assert_array_equal(getattr(live, f.name), getattr(s, f.name))

@@ -23,7 +23,16 @@ import numpy as np
 from exposure_ctrl import __version__
 from exposure_ctrl.arousal import ArousalTracker, Feature
 from exposure_ctrl.errors import ConfigError
-from exposure_ctrl.safety import Reason, SafetyInputs, ShieldConfig, ShieldState, resume, shield_step
+from exposure_ctrl.safety import (
+    NO_COMMAND,
+    Reason,
+    SafetyInputs,
+    ShieldConfig,
+    ShieldState,
+    Verdict,
+    resume,
+    shield_step_into,
+)
 from exposure_ctrl.scenario.model import Scenario
 from exposure_ctrl.sim import kernels as K
 from exposure_ctrl.sim import patient as pt
@@ -158,6 +167,14 @@ class SessionBatch:
         self._no_rows = np.zeros(n, dtype=bool)
         self._no_suds = np.full(n, np.nan)
         self._no_recovery = np.full(n, np.nan)
+        # the shield's inputs, rewritten every step (the gym's headset never disconnects, its
+        # patients never press stop nor take the headset off, there is no therapist command)
+        self._hr = np.empty(n)
+        self._hr_above = np.empty(n)
+        self._blind_s = np.empty(n)
+        self._lost_s = np.zeros(n)
+        self._no_flags = np.zeros(n, dtype=bool)
+        self._no_command = np.full(n, NO_COMMAND, dtype=np.int64)
         self._scene_changed()
 
     # --- rows ----------------------------------------------------------------------------------
@@ -321,8 +338,17 @@ class SessionBatch:
                 self.shield = resume(self.shield, which)
                 self.latched_s = np.where(which, 0.0, self.latched_s)
 
-        inputs = safety_inputs(self._tracker_obs, tr.features.hr, self.positions, self.since_change_s)
-        verdict, self.shield = shield_step(self.shield_cfg, sc, self.shield, inputs, a, P)
+        # the shield (state updated in place), as safety_inputs() + shield_step() without the
+        # conversions: every array here already has the kernels' form
+        K.safety_rows(
+            self._tracker_obs, np.ascontiguousarray(tr.features.hr), _STALE, _HR_ABOVE, _SINCE_CLEAN,
+            self._hr, self._hr_above, self._blind_s,
+        )  # fmt: skip
+        verdict = Verdict(np.empty(n, dtype=np.int64), np.empty(n, dtype=bool), np.empty(n, dtype=np.int64))
+        shield_step_into(
+            self.shield_cfg, sc, self.shield, self._hr, self._hr_above, self._blind_s, self._lost_s,
+            self._no_flags, self.since_change_s, self._no_flags, self.positions, a, self._no_command, P, verdict,
+        )  # fmt: skip
         # the scene: most periods nothing moves (the shield's dwell time), so the work is done
         # for the rows that move only
         new = self.positions
@@ -348,7 +374,7 @@ class SessionBatch:
             elif n_changed:
                 self._scene_changed(np.flatnonzero(changed))
 
-        step = sim.step(new)
+        step = sim.step(new, reuse=True)  # its arrays are consumed before the next step
         f = step.frames
         tr.update_block(f.t_s, f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
         t_end = t + P
@@ -361,11 +387,9 @@ class SessionBatch:
         self._tracker_obs = tr.tick(t_end)
 
         # progress, refusals, reward, clocks and the session's end: one compiled pass
-        terms = np.empty((6, n))
-        total = np.empty(n)
-        aborted = np.empty(n, dtype=bool)
-        completed = np.empty(n, dtype=bool)
-        terminated = np.empty(n, dtype=bool)
+        terms = np.empty((7, n))  # the six reward terms and their total
+        total = terms[6]
+        aborted, completed, terminated = np.empty((3, n), dtype=bool)
         executed = np.empty(n, dtype=np.int64)
         any_end = K.session_rows(
             self._reward_weights, step.trace.arousal_bpm, self.window[0], self.window[1], self.ceiling,

@@ -79,6 +79,7 @@ class Simulator:
         )
         self.noise = NoiseSource(rng, params.n, self.layout, block)
         self._sensor_args = sn.sensor_kernel_args(self.sensor)
+        self._own_out: tuple[int, SimStep, tuple[np.ndarray, ...]] | None = None
         self.params = params
         self.patient, self.sensor_state = self._initial(params, positions, habituation, rng)
 
@@ -93,6 +94,7 @@ class Simulator:
         self._params = params
         self._k = params.n_parameters
         self._params_args = params.kernel_args()
+        self._args = None
 
     @property
     def patient(self) -> pt.PatientState:
@@ -103,6 +105,7 @@ class Simulator:
     def patient(self, state: pt.PatientState) -> None:
         self._patient = pt.own_state(state)
         self._patient_args = pt.state_arrays(self._patient)
+        self._args = None
 
     @property
     def sensor_state(self) -> sn.SensorState:
@@ -113,6 +116,7 @@ class Simulator:
     def sensor_state(self, state: sn.SensorState) -> None:
         self._sensor_state = sn.own_sensor_state(state)
         self._sensor_state_args = sn.sensor_arrays(self._sensor_state)
+        self._args = None
 
     @property
     def n(self) -> int:
@@ -155,8 +159,13 @@ class Simulator:
         """Draw from ``rng`` from now on (an environment re-seeded by ``reset(seed=...)``)."""
         self.noise.set_rng(rng)
 
-    def step(self, positions: np.ndarray) -> SimStep:
-        """Show ``positions`` (N, K) from now on and advance one period."""
+    def step(self, positions: np.ndarray, *, reuse: bool = False) -> SimStep:
+        """Show ``positions`` (N, K) from now on and advance one period.
+
+        The result is new arrays, unless ``reuse``: then it is the simulator's own output
+        arrays (the same :class:`SimStep` every time), overwritten by the next ``step(...,
+        reuse=True)``: for callers that consume a period before the next (the sessions'
+        batch), it saves allocating 16 arrays per period."""
         n, k = self.n, self._k
         if not (
             type(positions) is np.ndarray
@@ -166,25 +175,28 @@ class Simulator:
         ):
             positions = np.ascontiguousarray(np.broadcast_to(positions, (n, k)), dtype=np.int64)
         u, z = self.noise.next()
+        args = self._args
+        if args is None:  # the arguments before the draws, gathered once per change of state
+            args = self._args = (*self._params_args, *self._patient_args, *self._sensor_args, *self._sensor_state_args)
+        if reuse:
+            own = self._own_out
+            if own is None or own[0] != n:
+                st = self._new_outputs(n)
+                own = self._own_out = (n, st, self._after_draws(st))
+            K.period_rows(*args, positions, u, z, *own[2])
+            return own[1]
+        st = self._new_outputs(n)
+        K.period_rows(*args, positions, u, z, *self._after_draws(st))
+        return st
+
+    def _new_outputs(self, n: int) -> SimStep:
+        return SimStep(pt.empty_trace(n, self.grid.n, self.layout.beats), sn.empty_frames(n, self.grid.n, self.m))
+
+    def _after_draws(self, st: SimStep) -> tuple:
         g = self.grid
-        trace = pt.empty_trace(n, g.n, self.layout.beats)
-        frames = sn.empty_frames(n, g.n, self.m)
-        K.period_rows(
-            *self._params_args,
-            *self._patient_args,
-            *self._sensor_args,
-            *self._sensor_state_args,
-            positions,
-            u,
-            z,
-            self.layout.beats,
-            g.offsets_s,
-            g.period_s,
-            g.dt_s,
-            *pt.trace_arrays(trace),
-            *sn.frame_arrays(frames),
+        return (
+            self.layout.beats, g.offsets_s, g.period_s, g.dt_s, *pt.trace_arrays(st.trace), *sn.frame_arrays(st.frames)
         )
-        return SimStep(trace, frames)
 
     def run(self, positions: np.ndarray, periods: int) -> sn.SensorFrames:
         """Show ``positions`` (N, K) for ``periods`` periods (the same draws as as many calls of
