@@ -64,8 +64,6 @@ def bench_single_parts(steps: int) -> None:
     import gymnasium as gym
 
     import exposure_ctrl  # noqa: F401
-    from exposure_ctrl.safety import shield_step
-    from exposure_ctrl.sim.batch import safety_inputs
 
     env = gym.make("exposure_ctrl/Exposure-v0", scenario="spider", recovery=False).unwrapped
     env.reset(seed=0)
@@ -100,17 +98,13 @@ def bench_single_parts(steps: int) -> None:
             clock["t"] += 5.0
             tr.tick(clock["t"])
 
-    inputs = safety_inputs(b._tracker_obs, tr.features.hr, b.positions, b.since_change_s)
-
-    def shield() -> None:
-        for _ in range(steps):
-            shield_step(b.shield_cfg, sc, b.shield, inputs, hold, 5.0)
+    shield = _shield_as_in_the_batch(b, hold)
 
     parts = {
-        "simulator step (patient + strap)": best_cpu(lambda: [sim.step(pos) for _ in range(steps)]) / steps,
+        "simulator step (patient + strap)": best_cpu(lambda: [sim.step(pos, reuse=True) for _ in range(steps)]) / steps,
         "features update_block (arousal/)": best_cpu(feed) / steps,
         "tracker tick, features + model": best_cpu(tick) / steps,
-        "shield_step (safety.py)": best_cpu(shield) / steps,
+        "shield (safety_rows + shield_step_into)": best_cpu(lambda: [shield() for _ in range(steps)]) / steps,
     }
     steps_per_session = sc.timing.exposure_max_s / b.period_s
     reset = best_cpu(lambda: env.reset(seed=3))
@@ -122,6 +116,32 @@ def bench_single_parts(steps: int) -> None:
     print(f"    {'ExposureEnv.step around it (sim/env.py)':40s} {(whole - batch) * 1e6:6.1f} us  (incl. resets: {reset * 1e3:.2f} ms per {steps_per_session:.0f} steps)")
 
 
+def _shield_as_in_the_batch(b, proposed):  # noqa: ANN001, ANN202
+    """One call of the shield as :meth:`SessionBatch.step` makes it (its heart-rate inputs,
+    then the rules in place), on a copy of the batch's shield state."""
+    import dataclasses
+
+    from exposure_ctrl.safety import Verdict, shield_step_into
+    from exposure_ctrl.sim import batch as bt
+    from exposure_ctrl.sim import kernels as K
+
+    n = b.n
+    state = dataclasses.replace(b.shield, **{f.name: getattr(b.shield, f.name).copy() for f in dataclasses.fields(b.shield)})
+    hr_col = b.tracker.features.hr
+
+    def call() -> None:
+        K.safety_rows(
+            b._tracker_obs, np.ascontiguousarray(hr_col), bt._STALE, bt._HR_ABOVE, bt._SINCE_CLEAN, b._hr, b._hr_above, b._blind_s
+        )
+        v = Verdict(np.empty(n, dtype=np.int64), np.empty(n, dtype=bool), np.empty(n, dtype=np.int64))
+        shield_step_into(
+            b.shield_cfg, b.sc, state, b._hr, b._hr_above, b._blind_s, b._lost_s, b._no_flags, b.since_change_s,
+            b._no_flags, b.positions, proposed, b._no_command, 5.0, v,
+        )
+
+    return call
+
+
 def bench_batched(n: int, steps: int) -> None:
     from exposure_ctrl.scenario import resolve_scenario
     from exposure_ctrl.sim import ExposureVectorEnv, Simulator, sample_patients
@@ -131,8 +151,8 @@ def bench_batched(n: int, steps: int) -> None:
     sim = Simulator(sc, params, rng=np.random.default_rng(0))
     pos = np.broadcast_to(sc.hierarchy_positions[5], (n, sc.n_parameters))
     for _ in range(3 * steps):  # warm up (first-touch of fresh memory, caches)
-        sim.step(pos)
-    sec = best_cpu(lambda: [sim.step(pos) for _ in range(steps)])
+        sim.step(pos, reuse=True)
+    sec = best_cpu(lambda: [sim.step(pos, reuse=True) for _ in range(steps)])
     print(f"batched simulator only (patients + strap),    N={n}: {n * steps / sec:12,.0f} patient-steps/s  ({sec / steps * 1e3:6.2f} ms/step)")
 
     env = ExposureVectorEnv(n, sc, "spider-moderate", recovery=False)
@@ -143,9 +163,6 @@ def bench_batched(n: int, steps: int) -> None:
     print(f"vector env (simulator + features + model + shield), N={n}: {n * steps / sec:10,.0f} patient-steps/s  ({sec / steps * 1e3:6.2f} ms/step)")
 
     # where the time goes in one vector step (times keep increasing across the repeated runs)
-    from exposure_ctrl.safety import shield_step
-    from exposure_ctrl.sim.batch import safety_inputs
-
     b = env._batch
     tr = b.tracker
     f = sim.step(pos).frames
@@ -161,13 +178,12 @@ def bench_batched(n: int, steps: int) -> None:
             clock["t"] += 5.0
             tr.tick(clock["t"])
 
-    inputs = safety_inputs(b._tracker_obs, tr.features.hr, b.positions, b.since_change_s)
-    hold = np.zeros(n, dtype=np.int64)
+    shield = _shield_as_in_the_batch(b, np.zeros(n, dtype=np.int64))
     parts = {
-        "simulator (patients + strap)": best_cpu(lambda: [sim.step(pos) for _ in range(steps)]) / steps,
+        "simulator (patients + strap)": best_cpu(lambda: [sim.step(pos, reuse=True) for _ in range(steps)]) / steps,
         "features update_block": best_cpu(feed) / steps,
         "tracker tick (features + model)": best_cpu(tick) / steps,
-        "shield_step": best_cpu(lambda: [shield_step(b.shield_cfg, sc, b.shield, inputs, hold, 5.0) for _ in range(steps)]) / steps,
+        "shield (safety_rows + in place)": best_cpu(lambda: [shield() for _ in range(steps)]) / steps,
     }
     for k, v in parts.items():
         print(f"    {k:34s} {v * 1e3:7.2f} ms per step of {n}")

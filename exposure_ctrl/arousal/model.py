@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -163,99 +165,9 @@ class ResponseModel:
     # --- design --------------------------------------------------------------------------
 
     def _build_design(self, scale: float) -> None:
-        sc = self.scenario
-        cfg = self.config
-        k = sc.n_parameters
-        lmax = int(sc.n_levels.max())
-        names = ["intercept"]
-        param_of = [-1]
-        level_of: list[int] = [-1]
-        prior = [0.0]
-        wsum_share = np.array([p.weight for p in sc.parameters], dtype=np.float64)
-        wsum_share = wsum_share / wsum_share.sum()
-        entries: list[tuple[int, int, int, float]] = []  # (k, level, coef, value)
-        intercept_prior = 0.0
-        contrasts: list[dict[int, float]] = []
-        for i, par in enumerate(sc.parameters):
-            inten = np.asarray(par.intensities, dtype=np.float64)
-            nl = len(inten)
-            span = inten[-1] - inten[0]
-            share = wsum_share[i] * scale
-            soothing = par.role == "soothing"
-            if soothing:
-                intercept_prior += share * inten[-1]
-            else:
-                intercept_prior += share * inten[0]
-            if par.kind == "categorical":
-                ref = nl - 1 if soothing else 0
-                con: dict[int, float] = {}
-                for lvl in range(nl):
-                    if lvl == ref:
-                        continue
-                    j = len(names)
-                    names.append(f"{par.id}={par.label(lvl)}")
-                    param_of.append(i)
-                    level_of.append(lvl)
-                    prior.append(share * (inten[lvl] - inten[ref]))
-                    entries.append((i, lvl, j, 1.0))
-                    if lvl == nl - 1:
-                        con[j] = con.get(j, 0.0) + 1.0
-                    if lvl == 0:
-                        con[j] = con.get(j, 0.0) - 1.0
-                contrasts.append(con)
-            else:
-                j = len(names)
-                names.append(par.id)
-                param_of.append(i)
-                level_of.append(-1)
-                if span > 1e-12:
-                    frac = (inten - inten[0]) / span
-                else:
-                    frac = np.arange(nl) / (nl - 1)
-                if soothing:
-                    prior.append(-share * span)
-                    for lvl in range(nl):
-                        entries.append((i, lvl, j, 1.0 - frac[lvl]))
-                    contrasts.append({j: -1.0})
-                else:
-                    prior.append(share * span)
-                    for lvl in range(nl):
-                        entries.append((i, lvl, j, frac[lvl]))
-                    contrasts.append({j: 1.0})
-        p = len(names)
-        self.coef_names: tuple[str, ...] = tuple(names)
-        self.coef_parameter = np.array(param_of, dtype=np.int64)
-        self.coef_level = np.array(level_of, dtype=np.int64)
-        self.n_coef = p
-        prior_arr = np.array(prior, dtype=np.float64)
-        prior_arr[0] = intercept_prior
-        self.prior_mean = prior_arr
-        sd = np.maximum(cfg.prior_sd_floor_bpm, cfg.prior_sd_factor * np.abs(prior_arr))
-        sd[0] = cfg.intercept_sd_bpm
-        self.prior_sd = sd
-        tab = np.zeros((k * lmax, p))
-        for i, lvl, j, v in entries:
-            tab[i * lmax + lvl, j] = v
-        self._table = tab
-        self._lmax = lmax
-        self._koff = np.arange(k) * lmax
-        con = np.zeros((k, p))
-        for i, c in enumerate(contrasts):
-            for j, v in c.items():
-                con[i, j] = v
-        self._contrast = con  # (K, P): phi(most feared level) - phi(least) of one parameter
-        self._sens_sparse = _sparse_rows(con)
-        self._sens_index, self._sens_value = _pack_sparse(self._sens_sparse)
-        # change of phi when parameter k moves one level up (dir 0) or down (dir 1) from level l
-        steps = np.zeros((k, lmax, 2, p))
-        for i in range(k):
-            nl = int(sc.n_levels[i])
-            for lvl in range(nl):
-                for d, to in ((0, lvl + 1), (1, lvl - 1)):
-                    if 0 <= to < nl:
-                        steps[i, lvl, d] = tab[i * lmax + to] - tab[i * lmax + lvl]
-        self._step_sparse = _sparse_rows(steps.reshape(k * lmax * 2, p))
-        self._step_index, self._step_value = _pack_sparse(self._step_sparse)
+        """The design's structures (see :func:`_design`), shared by every model of the same
+        scenario object and prior settings."""
+        self.__dict__.update(_design(self.scenario, self.config, scale))
 
     def design(self, positions: np.ndarray) -> np.ndarray:
         """Design vectors of states: positions (..., K) → (..., P)."""
@@ -497,6 +409,133 @@ class ResponseModel:
         pos = np.asarray(self.scenario.positions(state), dtype=np.int64)
         mean, sd = self.predict(np.broadcast_to(pos, (self.n, 1, len(pos))))
         return float(mean[i, 0]), float(sd[i, 0])
+
+
+_DESIGNS: dict[int, tuple[weakref.ref, dict[tuple, dict[str, Any]]]] = {}
+
+
+def _design(sc: Any, cfg: ModelConfig, scale: float) -> dict[str, Any]:
+    """The model's structures that depend only on the scenario and the prior settings (coefficient
+    names, prior, design table, sparse contrasts and level steps), computed once per scenario
+    object (kept while it lives) and settings: every new model of a session (every reset) reuses
+    them. Their arrays are read-only."""
+    key = (float(scale), cfg.prior_sd_floor_bpm, cfg.prior_sd_factor, cfg.intercept_sd_bpm)
+    entry = _DESIGNS.get(id(sc))
+    if entry is None or entry[0]() is not sc:
+        entry = (weakref.ref(sc), {})
+        _DESIGNS[id(sc)] = entry
+        weakref.finalize(sc, _forget_design, id(sc), entry[0])
+    found = entry[1].get(key)
+    if found is None:
+        found = entry[1][key] = _compute_design(sc, cfg, scale)
+    return found
+
+
+def _forget_design(key: int, ref: weakref.ref) -> None:
+    entry = _DESIGNS.get(key)
+    if entry is not None and entry[0] is ref:
+        del _DESIGNS[key]
+
+
+def _compute_design(sc: Any, cfg: ModelConfig, scale: float) -> dict[str, Any]:
+    d = types.SimpleNamespace()
+    k = sc.n_parameters
+    lmax = int(sc.n_levels.max())
+    names = ["intercept"]
+    param_of = [-1]
+    level_of: list[int] = [-1]
+    prior = [0.0]
+    wsum_share = np.array([p.weight for p in sc.parameters], dtype=np.float64)
+    wsum_share = wsum_share / wsum_share.sum()
+    entries: list[tuple[int, int, int, float]] = []  # (k, level, coef, value)
+    intercept_prior = 0.0
+    contrasts: list[dict[int, float]] = []
+    for i, par in enumerate(sc.parameters):
+        inten = np.asarray(par.intensities, dtype=np.float64)
+        nl = len(inten)
+        span = inten[-1] - inten[0]
+        share = wsum_share[i] * scale
+        soothing = par.role == "soothing"
+        if soothing:
+            intercept_prior += share * inten[-1]
+        else:
+            intercept_prior += share * inten[0]
+        if par.kind == "categorical":
+            ref = nl - 1 if soothing else 0
+            con: dict[int, float] = {}
+            for lvl in range(nl):
+                if lvl == ref:
+                    continue
+                j = len(names)
+                names.append(f"{par.id}={par.label(lvl)}")
+                param_of.append(i)
+                level_of.append(lvl)
+                prior.append(share * (inten[lvl] - inten[ref]))
+                entries.append((i, lvl, j, 1.0))
+                if lvl == nl - 1:
+                    con[j] = con.get(j, 0.0) + 1.0
+                if lvl == 0:
+                    con[j] = con.get(j, 0.0) - 1.0
+            contrasts.append(con)
+        else:
+            j = len(names)
+            names.append(par.id)
+            param_of.append(i)
+            level_of.append(-1)
+            if span > 1e-12:
+                frac = (inten - inten[0]) / span
+            else:
+                frac = np.arange(nl) / (nl - 1)
+            if soothing:
+                prior.append(-share * span)
+                for lvl in range(nl):
+                    entries.append((i, lvl, j, 1.0 - frac[lvl]))
+                contrasts.append({j: -1.0})
+            else:
+                prior.append(share * span)
+                for lvl in range(nl):
+                    entries.append((i, lvl, j, frac[lvl]))
+                contrasts.append({j: 1.0})
+    p = len(names)
+    d.coef_names: tuple[str, ...] = tuple(names)
+    d.coef_parameter = np.array(param_of, dtype=np.int64)
+    d.coef_level = np.array(level_of, dtype=np.int64)
+    d.n_coef = p
+    prior_arr = np.array(prior, dtype=np.float64)
+    prior_arr[0] = intercept_prior
+    d.prior_mean = prior_arr
+    sd = np.maximum(cfg.prior_sd_floor_bpm, cfg.prior_sd_factor * np.abs(prior_arr))
+    sd[0] = cfg.intercept_sd_bpm
+    d.prior_sd = sd
+    tab = np.zeros((k * lmax, p))
+    for i, lvl, j, v in entries:
+        tab[i * lmax + lvl, j] = v
+    d._table = tab
+    d._lmax = lmax
+    d._koff = np.arange(k) * lmax
+    con = np.zeros((k, p))
+    for i, c in enumerate(contrasts):
+        for j, v in c.items():
+            con[i, j] = v
+    d._contrast = con  # (K, P): phi(most feared level) - phi(least) of one parameter
+    d._sens_sparse = _sparse_rows(con)
+    d._sens_index, d._sens_value = _pack_sparse(d._sens_sparse)
+    # change of phi when parameter k moves one level up (dir 0) or down (dir 1) from level l
+    steps = np.zeros((k, lmax, 2, p))
+    for i in range(k):
+        nl = int(sc.n_levels[i])
+        for lvl in range(nl):
+            for way, to in ((0, lvl + 1), (1, lvl - 1)):
+                if 0 <= to < nl:
+                    steps[i, lvl, way] = tab[i * lmax + to] - tab[i * lmax + lvl]
+    d._step_sparse = _sparse_rows(steps.reshape(k * lmax * 2, p))
+    d._step_index, d._step_value = _pack_sparse(d._step_sparse)
+    out = vars(d)
+    for v in out.values():
+        for a in v if isinstance(v, tuple) else (v,):
+            if isinstance(a, np.ndarray):
+                a.setflags(write=False)
+    return out
 
 
 def _sparse_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
