@@ -19,8 +19,35 @@ def _selection_line(sel: dict[str, Any] | None) -> str:
         f"- selection: best of {sel.get('candidates')} validated iterates on {sel.get('validation')}: "
         f"iterate at {ch.get('timesteps', 0):,} decisions, {ch.get('time_in_window_pct', float('nan')):.1f}% in window "
         f"(best rule there: {ref.get('policy')} {ref.get('time_in_window_pct', float('nan')):.1f}%; "
-        f"constraints {'met' if ch.get('meets_constraints') else 'not met by any iterate: best in window kept'})"
+        f"constraints {'met' if ch.get('meets_constraints') else _unmet(ch, ref)})"
     )
+
+
+def _unmet(ch: dict[str, Any], ref: dict[str, Any]) -> str:
+    """Which of the three constraints the kept iterate misses (none met them all)."""
+    miss = []
+    if ch.get("abort_pct", 0.0) > ref.get("abort_pct", 0.0) + 1e-9:
+        miss.append(f"aborts {ch.get('abort_pct'):.1f}% vs {ref.get('abort_pct'):.1f}%")
+    if ch.get("above_ceiling_pct", 0.0) > ref.get("above_ceiling_pct", 0.0) + 1e-9:
+        miss.append(f"above ceiling {ch.get('above_ceiling_pct'):.2f}% vs {ref.get('above_ceiling_pct'):.2f}%")
+    if ch.get("final_step", 0.0) < ref.get("final_step", 0.0) - 1e-9:
+        miss.append(f"final step {ch.get('final_step'):.2f} vs {ref.get('final_step'):.2f}")
+    return "not met by any iterate: best in window among those meeting the most of them, missing " + (", ".join(miss) or "?")
+
+
+def _more_guards(g: dict[str, Any]) -> list[str]:
+    out = []
+    if g.get("hold_during_dwell"):
+        out.append("- dwell guard: proposes nothing during the minimum dwell, except a step down while the heart rate reads above the window")
+    if g.get("descend_above_bpm") is not None:
+        out.append(f"- descend reflex: only steps down proposed while the heart rate reads above {g['descend_above_bpm']:g} bpm over baseline")
+    return out
+
+
+def _dagger(cfg: dict[str, Any]) -> list[str]:
+    if cfg.get("warm_start") == "oracle" and cfg.get("dagger_rounds"):
+        return [f"- DAgger: {cfg['dagger_rounds']} rounds of {cfg.get('dagger_sessions')} student-driven sessions labelled by the oracle"]
+    return []
 
 
 def render_card(meta: dict[str, Any], evaluation_md: str, goal: dict[str, Any] | None, notes: str = "") -> str:
@@ -68,6 +95,8 @@ def render_card(meta: dict[str, Any], evaluation_md: str, goal: dict[str, Any] |
         if cfg.get("warm_start") else "- warm start: none",
         f"- escalation guard: no escalation proposed above {(meta.get('action_guard') or {}).get('no_escalation_above_bpm')} bpm over baseline"
         if (meta.get("action_guard") or {}).get("no_escalation_above_bpm") is not None else "- escalation guard: none",
+        *_more_guards(meta.get("action_guard") or {}),
+        *_dagger(cfg),
         _selection_line(tr.get("selection")),
         "- software: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         "",

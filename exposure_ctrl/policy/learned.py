@@ -51,15 +51,48 @@ def load_sb3_model(kind: str, path: Path) -> Any:
         raise ConfigError(f"{path}: cannot load the model ({type(e).__name__}: {e})") from e
 
 
-def guard_mask(mask: np.ndarray, observation: np.ndarray, spec: ObservationSpec, above_bpm: float | None) -> np.ndarray:
+def guard_mask(
+    mask: np.ndarray,
+    observation: np.ndarray,
+    spec: ObservationSpec,
+    above_bpm: float | None,
+    *,
+    dwell_s: float | None = None,
+    window_high_bpm: float | None = None,
+    descend_above_bpm: float | None = None,
+) -> np.ndarray:
     """The action mask with every escalation removed where the heart rate above baseline reads
     more than ``above_bpm`` (the learned policy's own guard, applied in training and live alike;
-    the shield's rules come on top). ``None``: the mask unchanged."""
-    if above_bpm is None:
-        return mask
-    hr = spec.unit(observation, "hr_above_bpm")
+    the shield's rules come on top). ``None``: no such guard.
+
+    ``dwell_s``: also hold while the minimum dwell since the last scene change runs (the shield
+    would refuse any move then), except a step down while the heart rate, seen, reads above
+    ``window_high_bpm`` (the shield's exemption).
+
+    ``descend_above_bpm``: where the heart rate, seen, reads above it, only steps down are
+    allowed (hold where none is possible): a reflex that acts before the ceiling.
+    Hold is always allowed otherwise."""
     out = np.array(mask, dtype=bool, copy=True)
-    out[:, 1::2] &= ~(hr > above_bpm)[:, None]
+    if above_bpm is not None:
+        hr = spec.unit(observation, "hr_above_bpm")
+        out[:, 1::2] &= ~(hr > above_bpm)[:, None]
+    if dwell_s is not None:
+        since = spec.unit(observation, "since_scene_change_s")
+        waiting = since < float(dwell_s) - 1e-6
+        hr = spec.unit(observation, "hr_above_bpm")
+        seen = spec.unit(observation, "stale") < 0.5
+        high = np.inf if window_high_bpm is None else float(window_high_bpm)
+        down_ok = seen & (hr > high)
+        out[:, 1::2] &= ~waiting[:, None]
+        out[:, 2::2] &= ~(waiting & ~down_ok)[:, None]
+    out[:, 0] = True
+    if descend_above_bpm is not None:
+        hr = spec.unit(observation, "hr_above_bpm")
+        seen = spec.unit(observation, "stale") < 0.5
+        hot = seen & (hr > float(descend_above_bpm))
+        out[:, 1::2] &= ~hot[:, None]
+        can_down = out[:, 2::2].any(axis=1)
+        out[:, 0] &= ~(hot & can_down)
     return out
 
 
@@ -79,9 +112,13 @@ class LearnedPolicy:
         name: str = "ppo",
         deterministic: bool = True,
         escalation_guard_bpm: float | None = None,
+        dwell_guard: bool = False,
+        descend_above_bpm: float | None = None,
     ) -> None:
         self.sc = scenario
         self.escalation_guard_bpm = escalation_guard_bpm
+        self.dwell_guard = bool(dwell_guard)
+        self.descend_above_bpm = descend_above_bpm
         self.model = model
         self.spec = spec
         self.name = name
@@ -95,6 +132,14 @@ class LearnedPolicy:
     def reset(self, n: int = 1) -> None:
         """Feed-forward: no per-session memory."""
 
+    def guarded(self, observation: np.ndarray, action_mask: np.ndarray) -> np.ndarray:
+        """``action_mask`` minus what the policy's own guards forbid (:func:`guard_mask`)."""
+        return guard_mask(
+            np.asarray(action_mask, dtype=bool), observation, self.spec, self.escalation_guard_bpm,
+            dwell_s=float(self.sc.timing.min_dwell_s) if self.dwell_guard else None,
+            window_high_bpm=float(self.sc.targets.arousal_window_bpm.high), descend_above_bpm=self.descend_above_bpm,
+        )
+
     def probabilities(self, observation: np.ndarray, action_mask: np.ndarray) -> np.ndarray:
         """The policy's action probabilities under the mask, (N, A)."""
         import torch
@@ -106,7 +151,7 @@ class LearnedPolicy:
 
     def act(self, observation: np.ndarray, action_mask: np.ndarray) -> tuple[np.ndarray, list[str]]:
         obs = np.asarray(observation, dtype=np.float32)
-        mask = guard_mask(np.asarray(action_mask, dtype=bool), obs, self.spec, self.escalation_guard_bpm)
+        mask = self.guarded(obs, action_mask)
         probs = self.probabilities(obs, mask)
         if self.deterministic:
             actions = np.argmax(np.where(mask, probs, -1.0), axis=1)

@@ -239,8 +239,11 @@ def load_policy_dir(directory: Path, scenario: Scenario, spec: ObservationSpec |
 
     model = load_sb3_model(kind, model_path)
     pid = str(meta.get("id") or f"{kind}-{scenario.id}")
-    guard = (meta.get("action_guard") or {}).get("no_escalation_above_bpm")
-    policy = LearnedPolicy(scenario, model, spec, name=pid, escalation_guard_bpm=None if guard is None else float(guard))
+    guards = meta.get("action_guard") or {}
+    guard = guards.get("no_escalation_above_bpm")
+    policy = LearnedPolicy(scenario, model, spec, name=pid, escalation_guard_bpm=None if guard is None else float(guard),
+                           dwell_guard=bool(guards.get("hold_during_dwell", False)),
+                           descend_above_bpm=guards.get("descend_above_bpm"))
     return LoadedPolicy(
         policy=policy,
         id=pid,

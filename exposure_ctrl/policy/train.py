@@ -76,14 +76,20 @@ class TrainConfig:
     reward_abort: float = 50.0
     shaping: float = 0.0  # potential-based shaping on the distance from the window (training only)
     low_edge_bonus: float = 0.0  # extra reward for window time near the window's low edge (training only)
-    warm_start: str | None = "band-pi"  # a rule policy to imitate before PPO (behaviour cloning + value fit)
-    warm_start_sessions: int = 256  # teacher sessions for the warm start
+    warm_start: str | None = "band-pi"  # a rule policy or "oracle" to imitate before PPO (behaviour cloning + value fit)
+    warm_start_sessions: int = 256  # teacher sessions for the warm start (the teacher drives)
     warm_start_epochs: int = 5
+    dagger_rounds: int = 0  # with the oracle as teacher: rounds where the student drives and the oracle labels (DAgger)
+    dagger_sessions: int = 128  # sessions per DAgger round
+    dagger_beta: float = 0.5  # round r: the teacher's action is executed with probability beta**r
     select_every: int | None = 50_000  # validate the deterministic policy every this many decisions...
     select_start: int = 300_000  # ...from here on, and keep the best (see _Selector)
     select_patients: int = 200  # validation patients: training split indices 0..n-1, seed select_seed
     select_seed: int = 1
-    escalation_guard: bool = True  # never escalate while the heart rate reads above the window
+    escalation_guard: bool = True  # never escalate while the heart rate reads above the window...
+    guard_bpm: float | None = None  # ...or above this many bpm over baseline (None: the window's high edge)
+    dwell_guard: bool = False  # propose nothing during the minimum dwell (but a step down above the window)
+    descend_above_bpm: float | None = None  # only steps down while the heart rate reads above this (None: no such guard)
     exposure_max_s: float | None = None  # shorten the sessions (smoke tests only)
     torch_threads: int = 1
     checkpoint_every: int | None = 500_000
@@ -206,11 +212,15 @@ def make_vec_env(cfg: TrainConfig, scenario: Scenario | None = None) -> Any:
         gamma=cfg.gamma,
         low_edge_bonus=cfg.low_edge_bonus,
         escalation_guard_bpm=_guard_bpm(cfg, sc),
+        dwell_guard=cfg.dwell_guard,
+        descend_above_bpm=cfg.descend_above_bpm,
     )
 
 
 def _guard_bpm(cfg: TrainConfig, sc: Scenario) -> float | None:
-    return float(sc.targets.arousal_window_bpm.high) if cfg.escalation_guard else None
+    if not cfg.escalation_guard:
+        return None
+    return float(cfg.guard_bpm) if cfg.guard_bpm is not None else float(sc.targets.arousal_window_bpm.high)
 
 
 def train(
@@ -293,10 +303,12 @@ def train(
         tensorboard_log=str(tensorboard) if tensorboard is not None else None,
     )
     if cfg.warm_start:
-        _warm_start(model, cfg, sc, env.options)
+        _warm_start(model, cfg, sc, env.options, env.guard)
     selector = _Selector(model, cfg, sc) if cfg.select_every else None
     if selector is not None:
         callbacks.append(selector.callback())
+        if cfg.select_start <= 0:
+            selector.evaluate_now(0)  # the warm-started policy is a candidate too
     model.learn(total_timesteps=int(cfg.timesteps), callback=CallbackList(callbacks), progress_bar=progress_bar)
     if selector is not None:
         selector.restore_best()
@@ -311,7 +323,8 @@ def train(
         "description": f"MaskablePPO trained on {cfg.timesteps:,} decisions of simulated {env.options.cohort.name} patients (seed {cfg.seed})",
         "scenario": scenario_signature(sc),
         "observation": {"names": list(env.observation_names), "scaled": True},
-        "action_guard": {"no_escalation_above_bpm": _guard_bpm(cfg, sc)},
+        "action_guard": {"no_escalation_above_bpm": _guard_bpm(cfg, sc), "hold_during_dwell": bool(cfg.dwell_guard),
+                         "descend_above_bpm": cfg.descend_above_bpm},
         "model": {"file": model_path.name, "sha256": file_sha256(model_path)},
         "training": {
             "config": dataclasses.asdict(cfg),
@@ -345,7 +358,8 @@ class _Selector:
     its patients at random among 2^31 indices, and the held-out split is never used); the best
     rule baseline on the same patients sets the bar: no more aborts, no more time above the
     ceiling, at least the same final step. Among the iterates that satisfy it, the one with the
-    most time in window is kept (if none does, the one with the most time in window).
+    most time in window is kept; if none does, the most time in window among those that meet the
+    most of the three constraints.
     """
 
     def __init__(self, model: Any, cfg: TrainConfig, sc: Scenario) -> None:
@@ -363,7 +377,7 @@ class _Selector:
         self.reference = {"policy": best.policy, **{k: v[0] for k, v in best.summary.items()}}
         self.table: list[dict[str, Any]] = []
         self.best_state: Any = None
-        self.best_key: tuple[bool, float] | None = None
+        self.best_key: tuple[int, float] | None = None
         self.last = -1
 
     def evaluate_now(self, timesteps: int) -> None:
@@ -374,19 +388,22 @@ class _Selector:
         from exposure_ctrl.policy.registry import LoadedPolicy
         from exposure_ctrl.sim.cohorts import cohort_for
 
-        pol = LearnedPolicy(self.sc, self.model, self.spec, escalation_guard_bpm=_guard_bpm(self.cfg, self.sc))
+        pol = LearnedPolicy(self.sc, self.model, self.spec, escalation_guard_bpm=_guard_bpm(self.cfg, self.sc),
+                            dwell_guard=self.cfg.dwell_guard, descend_above_bpm=self.cfg.descend_above_bpm)
         lp = LoadedPolicy(pol, "candidate", None, "", "maskable-ppo")
         per = run_policy(self.sc, lp, cohort_for(self.sc, self.cfg.cohort), self.cfg.select_patients,
                          self.cfg.select_seed, 1, self.cfg.sensor, split="train")
         s = {k: v[0] for k, v in _summarise(per).items()}
         ref = self.reference
-        ok = (
-            s["abort_pct"] <= ref["abort_pct"] + 1e-9
-            and s["above_ceiling_pct"] <= ref["above_ceiling_pct"] + 1e-9
-            and s["final_step"] >= ref["final_step"] - 1e-9
+        met = (
+            s["abort_pct"] <= ref["abort_pct"] + 1e-9,
+            s["above_ceiling_pct"] <= ref["above_ceiling_pct"] + 1e-9,
+            s["final_step"] >= ref["final_step"] - 1e-9,
         )
-        key = (ok, s["time_in_window_pct"])
-        row = {"timesteps": int(timesteps), "meets_constraints": ok, **{k: round(float(v), 3) for k, v in s.items()}}
+        ok = all(met)
+        key = (sum(met), s["time_in_window_pct"])
+        row = {"timesteps": int(timesteps), "meets_constraints": ok, "constraints_met": int(sum(met)),
+               **{k: round(float(v), 3) for k, v in s.items()}}
         self.table.append(row)
         if self.best_key is None or key > self.best_key:
             self.best_key = key
@@ -426,7 +443,117 @@ class _Selector:
         }
 
 
-def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any) -> None:
+def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+    """Behaviour cloning of a teacher (masked cross-entropy) and a Monte-Carlo fit of the value
+    function, so that PPO starts from the teacher rather than from chance.
+
+    The teacher is a rule policy or the oracle (a privileged teacher: it plans on the simulated
+    patient's true model, the student sees only the observation). The teacher first drives
+    ``warm_start_sessions`` whole sessions of training patients (its own generator stream), all
+    rows in lockstep so its per-session memory is reset exactly at each session start. With the
+    oracle, ``dagger_rounds`` rounds of DAgger follow (Ross, Gordon & Bagnell 2011): the student
+    drives ``dagger_sessions`` sessions (the teacher's action executed with probability
+    ``dagger_beta ** round``), the oracle labels every state the student reaches, and the
+    student is refitted on all labels so far. The value head is fitted to the discounted returns
+    of the sessions of the last round (those closest to the policy PPO starts from). ``guard``
+    is the learned policy's own mask (escalation and dwell guards): labels it forbids become
+    holds."""
+    import torch
+
+    from exposure_ctrl.policy.registry import load_policy
+    from exposure_ctrl.sim.batch import SessionBatch
+
+    teacher = load_policy(cfg.warm_start, sc, live=False).policy
+    privileged = hasattr(teacher, "bind")
+    if not privileged:
+        _warm_start_rule(model, cfg, sc, options)  # the recipe of the band-PI warm start, unchanged
+        return
+    rng = np.random.default_rng(cfg.seed + 7919)
+    policy = model.policy
+    n = cfg.n_envs
+    rounds = 1 + (max(0, int(cfg.dagger_rounds)) if privileged else 0)
+    data: dict[str, list[np.ndarray]] = {"obs": [], "mask": [], "act": []}
+    opt = torch.optim.Adam(policy.parameters(), lr=1e-3)
+    ret_obs: np.ndarray = np.zeros((0, 1))
+    ret_val: np.ndarray = np.zeros(0)
+    nll = torch.zeros(())
+    for rnd in range(rounds):
+        sessions = cfg.warm_start_sessions if rnd == 0 else cfg.dagger_sessions
+        beta = 1.0 if rnd == 0 else float(cfg.dagger_beta) ** rnd
+        r_obs: list[np.ndarray] = []
+        r_ret: list[np.ndarray] = []
+        for _ in range(max(1, sessions // n)):
+            b = SessionBatch(sc, n, options, rng)
+            b.start(np.arange(n))
+            teacher.reset(n)
+            if privileged:
+                teacher.bind(lambda b=b: (b.sim.params, b.sim.patient, b.positions))
+            obs = b.observation()
+            done = np.zeros(n, dtype=bool)
+            o_s, m_s, a_s, r_s, live_s = [], [], [], [], []
+            while not done.all():
+                mask = guard(b.action_masks(), obs)
+                a, _ = teacher.act(obs, mask)
+                a = np.where(mask[np.arange(n), a], a, 0)
+                drive = a
+                if beta < 1.0:
+                    with torch.no_grad():
+                        dist = policy.get_distribution(torch.as_tensor(obs, dtype=torch.float32), action_masks=mask)
+                        probs = dist.distribution.probs.numpy()
+                    own = np.argmax(np.where(mask, probs, -1.0), axis=1)
+                    drive = np.where(rng.random(n) < beta, a, own)
+                o_s.append(obs)
+                m_s.append(mask)
+                a_s.append(a)
+                live_s.append(~done)
+                obs, r, term, _ = b.step(drive, active=~done)
+                r_s.append(np.where(done, 0.0, r))
+                done |= np.asarray(term, dtype=bool)
+            g = np.zeros(n)
+            rets = []
+            for r in reversed(r_s):
+                g = r + cfg.gamma * g
+                rets.append(g.copy())
+            rets.reverse()
+            live = np.array(live_s)
+            data["obs"].append(np.array(o_s)[live])
+            data["mask"].append(np.array(m_s)[live])
+            data["act"].append(np.array(a_s)[live])
+            r_obs.append(np.array(o_s)[live])
+            r_ret.append(np.array(rets)[live])
+        ret_obs, ret_val = np.concatenate(r_obs), np.concatenate(r_ret)
+        obs_a = torch.as_tensor(np.concatenate(data["obs"]), dtype=torch.float32)
+        mask_a = np.concatenate(data["mask"])
+        act_a = torch.as_tensor(np.concatenate(data["act"]), dtype=torch.long)
+        m = len(act_a)
+        bs = 1024
+        for _ in range(cfg.warm_start_epochs):
+            perm = rng.permutation(m)
+            for i in range(0, m, bs):
+                idx = perm[i : i + bs]
+                dist = policy.get_distribution(obs_a[idx], action_masks=mask_a[idx])
+                nll = -dist.log_prob(act_a[idx]).mean()
+                opt.zero_grad()
+                nll.backward()
+                opt.step()
+        log.info("warm start round %d: imitated %s on %d decisions (final NLL %.3f)", rnd, cfg.warm_start, m, float(nll.detach()))
+    # the value head: discounted returns of the last round's sessions
+    v_obs = torch.as_tensor(ret_obs, dtype=torch.float32)
+    v_ret = torch.as_tensor(ret_val, dtype=torch.float32)
+    vopt = torch.optim.Adam(policy.parameters(), lr=1e-3)
+    m = len(v_ret)
+    for _ in range(cfg.warm_start_epochs):
+        perm = rng.permutation(m)
+        for i in range(0, m, 1024):
+            idx = perm[i : i + 1024]
+            v = policy.predict_values(v_obs[idx]).flatten()
+            loss = torch.nn.functional.mse_loss(v, v_ret[idx])
+            vopt.zero_grad()
+            loss.backward()
+            vopt.step()
+
+
+def _warm_start_rule(model: Any, cfg: TrainConfig, sc: Scenario, options: Any) -> None:
     """Behaviour cloning of a rule policy (masked cross-entropy) and a Monte-Carlo fit of the
     value function on its sessions, so that PPO starts from the teacher rather than from chance.
 

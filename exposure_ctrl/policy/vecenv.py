@@ -41,11 +41,15 @@ class BatchVecEnv(VecEnv):
         gamma: float = 0.99,
         low_edge_bonus: float = 0.0,
         escalation_guard_bpm: float | None = None,
+        dwell_guard: bool = False,
+        descend_above_bpm: float | None = None,
     ) -> None:
         from exposure_ctrl.policy.spec import observation_spec
 
         self.sc = scenario
         self.escalation_guard_bpm = escalation_guard_bpm
+        self.dwell_guard = bool(dwell_guard)
+        self.descend_above_bpm = descend_above_bpm
         self._spec = observation_spec(scenario)
         self.low_edge_bonus = float(low_edge_bonus)
         self.shaping = float(shaping)
@@ -150,13 +154,21 @@ class BatchVecEnv(VecEnv):
     # --- attributes and methods (the sessions share one batch) ---------------------------------
 
     def action_masks(self) -> np.ndarray:
-        """Legal moves, minus escalations the learned policy's guard forbids (as live)."""
+        """Legal moves, minus what the learned policy's guards forbid (as live)."""
+        return self.guard(self.batch.action_masks(), self.batch.observation())
+
+    def guard(self, mask: np.ndarray, observation: np.ndarray) -> np.ndarray:
+        """``mask`` minus the escalations (and, with the dwell guard, the moves during the minimum
+        dwell) the learned policy's guards forbid at ``observation``."""
         from exposure_ctrl.policy.learned import guard_mask
 
-        mask = self.batch.action_masks()
-        if self.escalation_guard_bpm is None:
+        if self.escalation_guard_bpm is None and not self.dwell_guard and self.descend_above_bpm is None:
             return mask
-        return guard_mask(mask, self.batch.observation(), self._spec, self.escalation_guard_bpm)
+        return guard_mask(
+            mask, observation, self._spec, self.escalation_guard_bpm,
+            dwell_s=float(self.sc.timing.min_dwell_s) if self.dwell_guard else None, window_high_bpm=self._high,
+            descend_above_bpm=self.descend_above_bpm,
+        )
 
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
         idx = list(self._get_indices(indices))

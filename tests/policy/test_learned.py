@@ -148,3 +148,70 @@ def test_warm_start_selection_and_guard(tmp_path: Path, dial) -> None:
     obs = np.repeat(s.obs((2,), hr_above_bpm=25.0), 1, axis=0)
     a, _ = lp.policy.act(obs, s.mask((2,)))
     assert not (a[0] > 0 and a[0] % 2 == 1)  # no escalation above the window
+
+
+def test_guard_mask_dwell_and_descend(spider) -> None:
+    """The learned policy's own guards: no escalation above the guard, nothing but a step down
+    during the minimum dwell (and only above the window), only steps down above the reflex."""
+    from exposure_ctrl.policy.learned import guard_mask
+
+    from .conftest import Scripted
+
+    s = Scripted(spider)
+    pos = tuple(int(x) for x in spider.hierarchy_positions[3])
+    mask = s.mask(pos)
+    up, down = mask[0, 1::2].copy(), mask[0, 2::2].copy()
+    assert up.any() and down.any()
+    high = float(spider.targets.arousal_window_bpm.high)
+    dwell = float(spider.timing.min_dwell_s)
+
+    def g(**values: float) -> np.ndarray:
+        kw = {k: values.pop(k) for k in ("above", "dwell", "descend") if k in values}
+        return guard_mask(mask, s.obs(pos, **values), s.spec, kw.get("above"), dwell_s=kw.get("dwell"),
+                          window_high_bpm=high, descend_above_bpm=kw.get("descend"))[0]
+
+    # no guard: the mask unchanged
+    assert np.array_equal(g(hr_above_bpm=30.0), mask[0])
+    # escalation guard
+    m = g(hr_above_bpm=high + 1, above=high)
+    assert not m[1::2].any() and np.array_equal(m[2::2], down) and m[0]
+    assert np.array_equal(g(hr_above_bpm=high - 1, above=high), mask[0])
+    # dwell guard: waiting in the window → hold only; above the window → steps down allowed
+    m = g(hr_above_bpm=12.0, since_scene_change_s=dwell / 2, dwell=dwell)
+    assert m[0] and not m[1:].any()
+    m = g(hr_above_bpm=high + 2, since_scene_change_s=dwell / 2, dwell=dwell)
+    assert not m[1::2].any() and np.array_equal(m[2::2], down)
+    # ...but not while the heart rate is not seen
+    m = g(hr_above_bpm=high + 2, since_scene_change_s=dwell / 2, stale=1.0, dwell=dwell)
+    assert m[0] and not m[1:].any()
+    assert np.array_equal(g(hr_above_bpm=12.0, since_scene_change_s=dwell, dwell=dwell), mask[0])
+    # descend reflex: above it, steps down only (no hold); below it, unchanged
+    m = g(hr_above_bpm=22.0, descend=21.0)
+    assert not m[0] and not m[1::2].any() and np.array_equal(m[2::2], down)
+    assert np.array_equal(g(hr_above_bpm=20.0, descend=21.0), mask[0])
+    # at the bottom (nothing can go down) the reflex holds
+    bottom = tuple(0 for _ in spider.parameter_ids)
+    mb = s.mask(bottom)
+    m = guard_mask(mb, s.obs(bottom, hr_above_bpm=30.0), s.spec, None, descend_above_bpm=21.0)[0]
+    assert m[0] and not m[1::2].any()
+
+
+def test_dagger_warm_start_from_the_oracle(tmp_path: Path, dial) -> None:
+    """The privileged teacher: the student imitates the oracle, then DAgger rounds; the guards
+    go to policy.json and back into the loaded policy."""
+    from exposure_ctrl.policy.train import train
+
+    cfg = _smoke_config(timesteps=512, warm_start="oracle", warm_start_sessions=8, dagger_rounds=1, dagger_sessions=8,
+                        exposure_max_s=300.0, dwell_guard=True, descend_above_bpm=25.0, select_every=256,
+                        select_start=0, select_patients=2)
+    train(cfg, tmp_path, scenario=dial)
+    meta = json.loads((tmp_path / "policy.json").read_text())
+    assert meta["action_guard"]["hold_during_dwell"] is True
+    assert meta["action_guard"]["descend_above_bpm"] == 25.0
+    assert meta["training"]["config"]["dagger_rounds"] == 1
+    table = json.loads((tmp_path / "training.json").read_text())["selection"]
+    assert table[0]["timesteps"] == 0  # the warm-started policy was a candidate
+    lp = load_policy(str(tmp_path), dial)
+    assert lp.policy.dwell_guard and lp.policy.descend_above_bpm == 25.0
+    run = run_closed_loop(dial, lp.policy, n=2)
+    assert run["steps"].shape[1] == 2
