@@ -48,6 +48,8 @@ from exposure_ctrl.sim.simulator import Simulator
 __all__ = ["SessionOptions", "SessionBatch", "safety_inputs", "true_sensitivities"]
 
 _TRAIN_INDICES = 2**31
+_FEW_ROWS = 4  # a step in which at most this many rows change the scene takes the per-row path
+_MEMO_SIZE = 100_000  # entries kept per table of per-row results before it is emptied
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,6 +177,11 @@ class SessionBatch:
         self._lost_s = np.zeros(n)
         self._no_flags = np.zeros(n, dtype=bool)
         self._no_command = np.full(n, NO_COMMAND, dtype=np.int64)
+        # per-row results of the scenario's functions for the (positions, action) and positions
+        # met, used when only a few rows change in a step (see _move_few)
+        self._moves: dict[tuple[bytes, int], tuple[np.ndarray, bytes]] = {}
+        self._scenes: dict[bytes, tuple[int, np.ndarray]] = {}
+        self._safe_key = self.safe.tobytes()
         self._scene_changed()
 
     # --- rows ----------------------------------------------------------------------------------
@@ -353,17 +360,27 @@ class SessionBatch:
         # for the rows that move only
         new = self.positions
         moving = np.count_nonzero(verdict.action)
-        if moving == n:
-            new = sc.apply_action(new, verdict.action)
-        elif moving:
-            rows = np.flatnonzero(verdict.action)
-            new = new.copy()
-            new[rows] = sc.apply_action(new[rows], verdict.action[rows])
-        if np.count_nonzero(verdict.go_safe):
-            new = np.where(verdict.go_safe[:, None], self.safe[None, :], new)
-        if new is self.positions:
+        going_safe = np.count_nonzero(verdict.go_safe)
+        if 0 < moving + going_safe <= _FEW_ROWS:
+            new, changed = self._move_few(verdict)
+            n_changed = np.count_nonzero(changed)
+            if n_changed:
+                tr.set_scene(t, new, mask=changed)
+                self.positions = new
+                self._scene_changed(np.flatnonzero(changed))
+            else:
+                changed = self._no_rows
+        elif moving == 0 and going_safe == 0:
             changed = self._no_rows
         else:
+            if moving == n:
+                new = sc.apply_action(new, verdict.action)
+            elif moving:
+                rows = np.flatnonzero(verdict.action)
+                new = new.copy()
+                new[rows] = sc.apply_action(new[rows], verdict.action[rows])
+            if going_safe:
+                new = np.where(verdict.go_safe[:, None], self.safe[None, :], new)
             changed = np.any(new != self.positions, axis=1)
             n_changed = np.count_nonzero(changed)
             if n_changed:
@@ -436,9 +453,48 @@ class SessionBatch:
             self._record(t, a, verdict, total, terms, suds, aborted, step, completed, recovery_s, act)
         return self.observation(), total, terminated, info
 
+    def _move_few(self, verdict: Verdict) -> tuple[np.ndarray, np.ndarray]:
+        """The scene after the verdict when only a few rows move or go safe: the new positions
+        (a new array) and which rows changed, from per-row results of
+        :meth:`Scenario.apply_action` kept for every (positions, action) met (a handful of
+        dictionary look-ups instead of a dozen numpy calls)."""
+        new = self.positions.copy()
+        changed = np.zeros(self.n, dtype=bool)
+        memo = self._moves
+        if len(memo) > _MEMO_SIZE:
+            memo.clear()
+        for i in np.flatnonzero(verdict.action | verdict.go_safe).tolist():
+            key = new[i].tobytes()
+            if verdict.go_safe[i]:
+                to, to_key = self.safe, self._safe_key
+            else:
+                a = int(verdict.action[i])
+                got = memo.get((key, a))
+                if got is None:
+                    row = self.sc.apply_action(new[i : i + 1], verdict.action[i : i + 1])[0]
+                    got = memo[(key, a)] = (row, row.tobytes())
+                to, to_key = got
+            if to_key != key:
+                new[i] = to
+                changed[i] = True
+        return new, changed
+
     def _scene_changed(self, rows: np.ndarray | None = None) -> None:
         """The positions (of ``rows``; default all) changed: refresh what depends on them only."""
         sc = self.sc
+        if rows is not None and len(rows) <= _FEW_ROWS:  # per row, kept for every scene met
+            memo = self._scenes
+            if len(memo) > _MEMO_SIZE:
+                memo.clear()
+            for i in rows.tolist():
+                key = self.positions[i].tobytes()
+                got = memo.get(key)
+                if got is None:
+                    one = self.positions[i : i + 1]
+                    index = int(np.maximum(sc.hierarchy_index_of_intensity(sc.intensity_of_positions(one)), -1)[0])
+                    got = memo[key] = (index, sc.action_mask(one)[0])
+                self._step_index[i], self._masks[i] = got
+            return
         pos = self.positions if rows is None else self.positions[rows]
         index = np.maximum(sc.hierarchy_index_of_intensity(sc.intensity_of_positions(pos)), -1)
         masks = sc.action_mask(pos)

@@ -354,3 +354,30 @@ def test_executed_action_is_minus_one_exactly_when_the_shield_goes_safe():
         assert np.all(info["executed_action"][go_safe] == -1)
         assert np.all(info["executed_action"][~info["go_safe"] & live] >= 0)
     assert seen_safe
+
+
+def test_scene_after_the_verdict_matches_the_scenario_for_few_and_many_moving_rows():
+    """The batch updates the positions, hierarchy index and action masks of the rows that move
+    per row (a few) or vectorised (many): both must equal the scenario's own functions."""
+    n = 12
+    vec = ExposureVectorEnv(n, "spider", "spider-moderate", recovery=False)
+    vec.reset(seed=5)
+    b, sc = vec._batch, vec._batch.sc
+    rng = np.random.default_rng(5)
+    seen = {"few": 0, "many": 0}
+    for k in range(90):
+        before = b.positions.copy()
+        # every 6th step all rows propose the same move (many rows change together)
+        acts = np.full(n, 1 + 2 * (k // 6 % 3)) if k % 6 == 5 else rng.integers(0, sc.n_actions, size=n)
+        _, _, _, info = b.step(acts)
+        ex = info["executed_action"]
+        want = sc.apply_action(before, np.where(ex > 0, ex, 0))
+        want[info["go_safe"]] = b.safe
+        np.testing.assert_array_equal(info["positions"], want)
+        np.testing.assert_array_equal(info["action_mask"], sc.action_mask(want))
+        index = np.maximum(sc.hierarchy_index_of_intensity(sc.intensity_of_positions(want)), -1)
+        np.testing.assert_array_equal(info["hierarchy_index"], index)
+        moved = np.count_nonzero(np.any(want != before, axis=1))
+        if moved:
+            seen["few" if moved <= 4 else "many"] += 1
+    assert seen["few"] > 5 and seen["many"] > 3, seen
