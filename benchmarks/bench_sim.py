@@ -136,7 +136,7 @@ def _shield_as_in_the_batch(b, proposed):  # noqa: ANN001, ANN202
         v = Verdict(np.empty(n, dtype=np.int64), np.empty(n, dtype=bool), np.empty(n, dtype=np.int64))
         shield_step_into(
             b.shield_cfg, b.sc, state, b._hr, b._hr_above, b._blind_s, b._lost_s, b._no_flags, b.since_change_s,
-            b._no_flags, b.positions, proposed, b._no_command, 5.0, v,
+            b._no_flags, b.positions, proposed, b._no_command, 5.0, v.action, v.go_safe, v.reason,
         )
 
     return call

@@ -476,7 +476,9 @@ def shield_step(
         proposed,
         cmd,
         dt,
-        verdict,
+        verdict.action,
+        verdict.go_safe,
+        verdict.reason,
     )
     return verdict, new_state
 
@@ -496,7 +498,9 @@ def shield_step_into(
     proposed: np.ndarray,
     therapist: np.ndarray,
     dt: float,
-    out: Verdict,
+    action: np.ndarray,
+    go_safe: np.ndarray,
+    reason: np.ndarray,
 ) -> None:
     """:func:`shield_step` without conversions or allocations, for callers that keep their
     arrays in the right form (the simulator's sessions): the same rules, the same kernel.
@@ -505,7 +509,8 @@ def shield_step_into(
     optional) and the proposals, each a C-contiguous array of shape (N,) (``positions`` (N, K))
     of the dtype :func:`shield_step` converts to: float64, bool for ``panic`` and ``removed``,
     int64 for ``positions``, ``proposed`` and ``therapist``. ``state`` is updated in place (its
-    arrays: float64, bool, int64); the verdict is written into ``out``'s arrays. Nothing is
+    arrays: float64, bool, int64); the verdict (the fields of :class:`Verdict`) is written into
+    ``action`` (int64), ``go_safe`` (bool) and ``reason`` (int64), each (N,). Nothing is
     checked: wrong dtypes make numba compile another version of the kernel or fail.
     """
     _shield_kernel(
@@ -526,9 +531,9 @@ def shield_step_into(
         proposed,
         therapist,
         float(dt),
-        out.action,
-        out.go_safe,
-        out.reason,
+        action,
+        go_safe,
+        reason,
         state.above_ceiling_s,  # in place: the kernel reads patient i's state before writing it
         state.latched,
         state.latch_reason,

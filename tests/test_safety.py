@@ -424,7 +424,7 @@ def test_in_place_form_equals_shield_step_and_shield_step_keeps_the_old_state(b)
     shield_step_into(
         CFG, SC, live, f8(inp.hr_bpm), f8(inp.hr_above_baseline_bpm), f8(inp.blind_s), f8(inp.headset_lost_s),
         inp.panic.astype(bool), f8(inp.since_change_s), inp.removed.astype(bool), inp.positions.astype(np.int64),
-        proposed.astype(np.int64), therapist, dt, out,
+        proposed.astype(np.int64), therapist, dt, out.action, out.go_safe, out.reason,
     )  # fmt: skip
     np.testing.assert_array_equal(out.action, v.action)
     np.testing.assert_array_equal(out.go_safe, v.go_safe)

@@ -366,13 +366,7 @@ class ResponseModel:
     @property
     def observation_names(self) -> tuple[str, ...]:
         """Names of :meth:`observation`'s columns."""
-        names = ["model_now_bpm", "model_now_sd_bpm"]
-        for a in range(self.scenario.n_actions):
-            act = "hold" if a == 0 else self.scenario.describe_action(a).replace(" ", "_")
-            names += [f"model_next_{act}_bpm", f"model_next_{act}_sd_bpm"]
-        for pid in self.scenario.parameter_ids:
-            names += [f"model_sens_{pid}_bpm", f"model_sens_{pid}_sd_bpm"]
-        return tuple(names)
+        return self._observation_names
 
     @property
     def observation_size(self) -> int:
@@ -416,7 +410,7 @@ _DESIGNS: dict[int, tuple[weakref.ref, dict[tuple, dict[str, Any]]]] = {}
 
 def _design(sc: Any, cfg: ModelConfig, scale: float) -> dict[str, Any]:
     """The model's structures that depend only on the scenario and the prior settings (coefficient
-    names, prior, design table, sparse contrasts and level steps), computed once per scenario
+    names, prior, design table, sparse contrasts and level steps, observation names), computed once per scenario
     object (kept while it lives) and settings: every new model of a session (every reset) reuses
     them. Their arrays are read-only."""
     key = (float(scale), cfg.prior_sd_floor_bpm, cfg.prior_sd_factor, cfg.intercept_sd_bpm)
@@ -530,6 +524,13 @@ def _compute_design(sc: Any, cfg: ModelConfig, scale: float) -> dict[str, Any]:
                     steps[i, lvl, way] = tab[i * lmax + to] - tab[i * lmax + lvl]
     d._step_sparse = _sparse_rows(steps.reshape(k * lmax * 2, p))
     d._step_index, d._step_value = _pack_sparse(d._step_sparse)
+    names = ["model_now_bpm", "model_now_sd_bpm"]
+    for a in range(sc.n_actions):
+        act = "hold" if a == 0 else sc.describe_action(a).replace(" ", "_")
+        names += [f"model_next_{act}_bpm", f"model_next_{act}_sd_bpm"]
+    for pid in sc.parameter_ids:
+        names += [f"model_sens_{pid}_bpm", f"model_sens_{pid}_sd_bpm"]
+    d._observation_names = tuple(names)
     out = vars(d)
     for v in out.values():
         for a in v if isinstance(v, tuple) else (v,):

@@ -351,18 +351,20 @@ class SessionBatch:
             self._tracker_obs, np.ascontiguousarray(tr.features.hr), _STALE, _HR_ABOVE, _SINCE_CLEAN,
             self._hr, self._hr_above, self._blind_s,
         )  # fmt: skip
-        verdict = Verdict(np.empty(n, dtype=np.int64), np.empty(n, dtype=bool), np.empty(n, dtype=np.int64))
+        # the verdict's arrays (new ones: the info dict hands them out)
+        v_action, v_safe, v_reason = np.empty(n, dtype=np.int64), np.empty(n, dtype=bool), np.empty(n, dtype=np.int64)
         shield_step_into(
             self.shield_cfg, sc, self.shield, self._hr, self._hr_above, self._blind_s, self._lost_s,
-            self._no_flags, self.since_change_s, self._no_flags, self.positions, a, self._no_command, P, verdict,
+            self._no_flags, self.since_change_s, self._no_flags, self.positions, a, self._no_command, P,
+            v_action, v_safe, v_reason,
         )  # fmt: skip
         # the scene: most periods nothing moves (the shield's dwell time), so the work is done
         # for the rows that move only
         new = self.positions
-        moving = np.count_nonzero(verdict.action)
-        going_safe = np.count_nonzero(verdict.go_safe)
+        moving = np.count_nonzero(v_action)
+        going_safe = np.count_nonzero(v_safe)
         if 0 < moving + going_safe <= _FEW_ROWS:
-            new, changed = self._move_few(verdict)
+            new, changed = self._move_few(v_action, v_safe)
             n_changed = np.count_nonzero(changed)
             if n_changed:
                 tr.set_scene(t, new, mask=changed)
@@ -374,13 +376,13 @@ class SessionBatch:
             changed = self._no_rows
         else:
             if moving == n:
-                new = sc.apply_action(new, verdict.action)
+                new = sc.apply_action(new, v_action)
             elif moving:
-                rows = np.flatnonzero(verdict.action)
+                rows = np.flatnonzero(v_action)
                 new = new.copy()
-                new[rows] = sc.apply_action(new[rows], verdict.action[rows])
+                new[rows] = sc.apply_action(new[rows], v_action[rows])
             if going_safe:
-                new = np.where(verdict.go_safe[:, None], self.safe[None, :], new)
+                new = np.where(v_safe[:, None], self.safe[None, :], new)
             changed = np.any(new != self.positions, axis=1)
             n_changed = np.count_nonzero(changed)
             if n_changed:
@@ -410,7 +412,7 @@ class SessionBatch:
         executed = np.empty(n, dtype=np.int64)
         any_end = K.session_rows(
             self._reward_weights, step.trace.arousal_bpm, self.window[0], self.window[1], self.ceiling,
-            P, self._exposure_max_s, a, verdict.action, verdict.go_safe, verdict.reason, changed, act,
+            P, self._exposure_max_s, a, v_action, v_safe, v_reason, changed, act,
             step.trace.aborted_now, self.shield.latched, self._step_index,
             self.max_step, self.in_window_s, self.since_change_s, self.latched_s, self.exposure_s, self.ended,
             terms, total, aborted, completed, terminated, executed,
@@ -430,8 +432,8 @@ class SessionBatch:
             "hierarchy_index": self._step_index.copy(),
             "proposed_action": a,
             "executed_action": executed,
-            "shield_reason": verdict.reason,
-            "go_safe": verdict.go_safe,
+            "shield_reason": v_reason,
+            "go_safe": v_safe,
             "t_s": t_end,
             "exposure_s": self.exposure_s.copy(),
             "suds": suds.copy(),
@@ -450,10 +452,10 @@ class SessionBatch:
         if self.opts.truth_in_info:
             info["truth"] = self.truth()
         if self.recorder is not None:
-            self._record(t, a, verdict, total, terms, suds, aborted, step, completed, recovery_s, act)
+            self._record(t, a, Verdict(v_action, v_safe, v_reason), total, terms, suds, aborted, step, completed, recovery_s, act)
         return self.observation(), total, terminated, info
 
-    def _move_few(self, verdict: Verdict) -> tuple[np.ndarray, np.ndarray]:
+    def _move_few(self, action: np.ndarray, go_safe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The scene after the verdict when only a few rows move or go safe: the new positions
         (a new array) and which rows changed, from per-row results of
         :meth:`Scenario.apply_action` kept for every (positions, action) met (a handful of
@@ -463,15 +465,15 @@ class SessionBatch:
         memo = self._moves
         if len(memo) > _MEMO_SIZE:
             memo.clear()
-        for i in np.flatnonzero(verdict.action | verdict.go_safe).tolist():
+        for i in np.flatnonzero(action | go_safe).tolist():
             key = new[i].tobytes()
-            if verdict.go_safe[i]:
+            if go_safe[i]:
                 to, to_key = self.safe, self._safe_key
             else:
-                a = int(verdict.action[i])
+                a = int(action[i])
                 got = memo.get((key, a))
                 if got is None:
-                    row = self.sc.apply_action(new[i : i + 1], verdict.action[i : i + 1])[0]
+                    row = self.sc.apply_action(new[i : i + 1], action[i : i + 1])[0]
                     got = memo[(key, a)] = (row, row.tobytes())
                 to, to_key = got
             if to_key != key:
