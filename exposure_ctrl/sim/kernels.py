@@ -36,6 +36,7 @@ from exposure_ctrl.sensors.sample import Quality
 
 __all__ = [
     "PARAM_ROWS",
+    "FLOAT_STATE_ROWS",
     "HR_MIN_BPM",
     "HR_MAX_BPM",
     "RR_TICK_MS",
@@ -106,6 +107,22 @@ _HR_REST, _HR_GAIN, _DRIFT_SD, _DRIFT_TAU, _SETTLE_TAU, _RSA_FRAC, _RSA_DROP, _R
 _JITTER, _ECTOPIC, _ONSET, _RISE_TAU, _DECAY_TAU, _SLOW_TAU, _SLOW_FRAC, _HAB_RATE = range(8, 16)
 _HAB_MAX, _SENS_RATE, _SENS_MAX, _DISHAB, _ACTIVATION, _TOLERANCE, _ABORT_AFTER = range(16, 23)
 _SUDS_SCALE, _SUDS_BIAS, _SUDS_NOISE = range(23, 26)
+
+FLOAT_STATE_ROWS = (
+    "t_s",
+    "pending_in_s",
+    "fear_fast",
+    "fear_slow",
+    "above_tolerance_s",
+    "drift_bpm",
+    "settle_bpm",
+    "last_beat_s",
+    "resp_phase",
+    "hr_bpm",
+)
+"""The patient state's float (N,) arrays in the order of the simulator's packed state rows."""
+_ST_T, _ST_PENDING_IN, _ST_FAST, _ST_SLOW, _ST_ABOVE, _ST_DRIFT, _ST_SETTLE, _ST_LAST_BEAT = range(8)
+_ST_RESP, _ST_HR = 8, 9
 
 _jit = numba.njit(cache=True, error_model="numpy")
 
@@ -508,8 +525,7 @@ def sensor_rows(
 @_jit
 def period_rows(
     prm, level_drive, level_gain, interaction, drive_scale,
-    t_s, shown, pending, pending_in_s, fear_fast, fear_slow, habituation, above_tolerance_s, aborted,
-    drift_bpm, settle_bpm, last_beat_s, resp_phase, hr_bpm,
+    fs, shown, pending, habituation, aborted,
     kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
     positions, u, z, n_beats, offsets, period_s, dt_s,
     fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
@@ -518,13 +534,15 @@ def period_rows(
     """One period of N patients wearing sensors, in one call from Python:
     :func:`transition_rows` then :func:`sensor_rows`. ``u`` (n_beats + 11, N) and ``z``
     (3 [+ S for a wrist sensor], N) are the period's draws in the layout of
-    :class:`~exposure_ctrl.sim.noise.NoiseLayout`."""
-    t0 = t_s.copy()
-    last_beat_before = last_beat_s.copy()
+    :class:`~exposure_ctrl.sim.noise.NoiseLayout`. ``fs`` is the patient state's float arrays
+    packed as rows (``FLOAT_STATE_ROWS``; one argument instead of ten: numba's per-call cost
+    grows with the number of array arguments)."""
+    t0 = fs[_ST_T].copy()
+    last_beat_before = fs[_ST_LAST_BEAT].copy()
     transition_rows(
         prm, level_drive, level_gain, interaction, drive_scale,
-        t_s, shown, pending, pending_in_s, fear_fast, fear_slow, habituation, above_tolerance_s, aborted,
-        drift_bpm, settle_bpm, last_beat_s, resp_phase, hr_bpm,
+        fs[_ST_T], shown, pending, fs[_ST_PENDING_IN], fs[_ST_FAST], fs[_ST_SLOW], habituation, fs[_ST_ABOVE],
+        aborted, fs[_ST_DRIFT], fs[_ST_SETTLE], fs[_ST_LAST_BEAT], fs[_ST_RESP], fs[_ST_HR],
         positions, u[:n_beats], u[n_beats : n_beats + 2], z[:3], offsets, period_s, dt_s,
         fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
     )
@@ -686,8 +704,7 @@ def exposure_clock_rows(exposure_s, period_s, every_s, due):
 @_jit
 def run_rows(
     prm, level_drive, level_gain, interaction, drive_scale,
-    t_s, shown, pending, pending_in_s, fear_fast, fear_slow, habituation, above_tolerance_s, aborted,
-    drift_bpm, settle_bpm, last_beat_s, resp_phase, hr_bpm,
+    fs, shown, pending, habituation, aborted,
     kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
     positions, u_all, z_all, n_beats, offsets, period_s, dt_s,
     t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
@@ -722,8 +739,7 @@ def run_rows(
         z[:, :] = z_all[p]
         period_rows(
             prm, level_drive, level_gain, interaction, drive_scale,
-            t_s, shown, pending, pending_in_s, fear_fast, fear_slow, habituation, above_tolerance_s, aborted,
-            drift_bpm, settle_bpm, last_beat_s, resp_phase, hr_bpm,
+            fs, shown, pending, habituation, aborted,
             kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
             positions, u, z, n_beats, offsets, period_s, dt_s,
             fear, hr, arousal, beat_t, beat_rr, beat_valid, aborted_now, suds,

@@ -74,6 +74,7 @@ __all__ = [
     "transition",
     "state_arrays",
     "own_state",
+    "own_state_packed",
     "empty_trace",
     "trace_arrays",
     "observe_suds",
@@ -355,23 +356,26 @@ def state_arrays(state: PatientState) -> tuple[np.ndarray, ...]:
 def own_state(state: PatientState) -> PatientState:
     """A copy whose arrays are fresh, C-ordered and of the kernels' dtypes (float64, int64 for
     positions, bool for ``aborted``): safe to update in place."""
-    f = np.float64
-    return PatientState(
-        t_s=np.array(state.t_s, dtype=f),
+    return own_state_packed(state)[0]
+
+
+def own_state_packed(state: PatientState) -> tuple[PatientState, tuple[np.ndarray, ...]]:
+    """:func:`own_state`, whose float (N,) arrays are the rows of one (10, N) block (in the
+    order of :data:`~exposure_ctrl.sim.kernels.FLOAT_STATE_ROWS`), and the arguments the
+    simulator's kernels take for it: ``(block, shown, pending, habituation, aborted)``."""
+    n = np.shape(state.t_s)[0]
+    block = np.empty((len(K.FLOAT_STATE_ROWS), n))
+    for j, name in enumerate(K.FLOAT_STATE_ROWS):
+        block[j] = getattr(state, name)
+    rows = dict(zip(K.FLOAT_STATE_ROWS, block, strict=True))
+    own = PatientState(
         shown=np.array(state.shown, dtype=np.int64, order="C"),
         pending=np.array(state.pending, dtype=np.int64, order="C"),
-        pending_in_s=np.array(state.pending_in_s, dtype=f),
-        fear_fast=np.array(state.fear_fast, dtype=f),
-        fear_slow=np.array(state.fear_slow, dtype=f),
-        habituation=np.array(state.habituation, dtype=f, order="C"),
-        above_tolerance_s=np.array(state.above_tolerance_s, dtype=f),
+        habituation=np.array(state.habituation, dtype=np.float64, order="C"),
         aborted=np.array(state.aborted, dtype=bool),
-        drift_bpm=np.array(state.drift_bpm, dtype=f),
-        settle_bpm=np.array(state.settle_bpm, dtype=f),
-        last_beat_s=np.array(state.last_beat_s, dtype=f),
-        resp_phase=np.array(state.resp_phase, dtype=f),
-        hr_bpm=np.array(state.hr_bpm, dtype=f),
+        **rows,
     )
+    return own, (block, own.shown, own.pending, own.habituation, own.aborted)
 
 
 def empty_trace(n: int, s: int, b: int) -> PeriodTrace:

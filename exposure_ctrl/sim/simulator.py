@@ -103,8 +103,7 @@ class Simulator:
 
     @patient.setter
     def patient(self, state: pt.PatientState) -> None:
-        self._patient = pt.own_state(state)
-        self._patient_args = pt.state_arrays(self._patient)
+        self._patient, self._patient_args = pt.own_state_packed(state)
         self._args = None
 
     @property
