@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import asyncio
 import resource
-import statistics
 import tempfile
 import time
 from pathlib import Path

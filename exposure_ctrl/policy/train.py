@@ -443,6 +443,50 @@ class _Selector:
         }
 
 
+def _teacher_sessions(
+    sc: Scenario,
+    n: int,
+    options: Any,
+    rng: np.random.Generator,
+    teacher: Any,
+    gamma: float,
+    pick: Callable[[Any, np.ndarray, np.ndarray], tuple[np.ndarray, ...]],
+    *,
+    bind: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Drive ``n`` whole training sessions in lockstep (so the teacher's per-session memory is
+    reset exactly at each start); ``pick(batch, obs, done)`` gives per decision the mask, the
+    teacher's label and the action executed. Returns observations, masks, labels and discounted
+    returns of every decision taken while a session was still running."""
+    from exposure_ctrl.sim.batch import SessionBatch
+
+    b = SessionBatch(sc, n, options, rng)
+    b.start(np.arange(n))
+    teacher.reset(n)
+    if bind:  # a privileged teacher reads the simulated patients' truth
+        teacher.bind(lambda b=b: (b.sim.params, b.sim.patient, b.positions))
+    obs = b.observation()
+    done = np.zeros(n, dtype=bool)
+    o_s, m_s, a_s, r_s, live_s = [], [], [], [], []
+    while not done.all():
+        mask, a, drive = pick(b, obs, done)
+        o_s.append(obs)
+        m_s.append(mask)
+        a_s.append(a)
+        live_s.append(~done)
+        obs, r, term, _ = b.step(drive, active=~done)
+        r_s.append(np.where(done, 0.0, r))
+        done |= np.asarray(term, dtype=bool)
+    g = np.zeros(n)
+    rets = []
+    for r in reversed(r_s):
+        g = r + gamma * g
+        rets.append(g.copy())
+    rets.reverse()
+    live = np.array(live_s)
+    return np.array(o_s)[live], np.array(m_s)[live], np.array(a_s)[live], np.array(rets)[live]
+
+
 def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
     """Behaviour cloning of a teacher (masked cross-entropy) and a Monte-Carlo fit of the value
     function, so that PPO starts from the teacher rather than from chance.
@@ -461,7 +505,6 @@ def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard:
     import torch
 
     from exposure_ctrl.policy.registry import load_policy
-    from exposure_ctrl.sim.batch import SessionBatch
 
     teacher = load_policy(cfg.warm_start, sc, live=False).policy
     privileged = hasattr(teacher, "bind")
@@ -483,15 +526,8 @@ def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard:
         r_obs: list[np.ndarray] = []
         r_ret: list[np.ndarray] = []
         for _ in range(max(1, sessions // n)):
-            b = SessionBatch(sc, n, options, rng)
-            b.start(np.arange(n))
-            teacher.reset(n)
-            if privileged:
-                teacher.bind(lambda b=b: (b.sim.params, b.sim.patient, b.positions))
-            obs = b.observation()
-            done = np.zeros(n, dtype=bool)
-            o_s, m_s, a_s, r_s, live_s = [], [], [], [], []
-            while not done.all():
+
+            def pick(b: Any, obs: np.ndarray, done: np.ndarray, beta: float = beta) -> tuple[np.ndarray, ...]:
                 mask = guard(b.action_masks(), obs)
                 a, _ = teacher.act(obs, mask)
                 a = np.where(mask[np.arange(n), a], a, 0)
@@ -502,25 +538,14 @@ def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard:
                         probs = dist.distribution.probs.numpy()
                     own = np.argmax(np.where(mask, probs, -1.0), axis=1)
                     drive = np.where(rng.random(n) < beta, a, own)
-                o_s.append(obs)
-                m_s.append(mask)
-                a_s.append(a)
-                live_s.append(~done)
-                obs, r, term, _ = b.step(drive, active=~done)
-                r_s.append(np.where(done, 0.0, r))
-                done |= np.asarray(term, dtype=bool)
-            g = np.zeros(n)
-            rets = []
-            for r in reversed(r_s):
-                g = r + cfg.gamma * g
-                rets.append(g.copy())
-            rets.reverse()
-            live = np.array(live_s)
-            data["obs"].append(np.array(o_s)[live])
-            data["mask"].append(np.array(m_s)[live])
-            data["act"].append(np.array(a_s)[live])
-            r_obs.append(np.array(o_s)[live])
-            r_ret.append(np.array(rets)[live])
+                return mask, a, drive
+
+            o, mk, act, ret = _teacher_sessions(sc, n, options, rng, teacher, cfg.gamma, pick, bind=True)
+            data["obs"].append(o)
+            data["mask"].append(mk)
+            data["act"].append(act)
+            r_obs.append(o)
+            r_ret.append(ret)
         ret_obs, ret_val = np.concatenate(r_obs), np.concatenate(r_ret)
         obs_a = torch.as_tensor(np.concatenate(data["obs"]), dtype=torch.float32)
         mask_a = np.concatenate(data["mask"])
@@ -562,7 +587,6 @@ def _warm_start_rule(model: Any, cfg: TrainConfig, sc: Scenario, options: Any) -
     import torch
 
     from exposure_ctrl.policy.registry import load_policy
-    from exposure_ctrl.sim.batch import SessionBatch
 
     teacher = load_policy(cfg.warm_start, sc).policy
     rng = np.random.default_rng(cfg.seed + 7919)
@@ -572,33 +596,17 @@ def _warm_start_rule(model: Any, cfg: TrainConfig, sc: Scenario, options: Any) -
     act_l: list[np.ndarray] = []
     ret_l: list[np.ndarray] = []
     for _ in range(max(1, cfg.warm_start_sessions // n)):
-        b = SessionBatch(sc, n, options, rng)
-        b.start(np.arange(n))
-        teacher.reset(n)
-        obs = b.observation()
-        done = np.zeros(n, dtype=bool)
-        o_s, m_s, a_s, r_s, live_s = [], [], [], [], []
-        while not done.all():
+
+        def pick(b: Any, obs: np.ndarray, done: np.ndarray) -> tuple[np.ndarray, ...]:
             mask = b.action_masks()
             a, _ = teacher.act(obs, mask)
-            o_s.append(obs)
-            m_s.append(mask)
-            a_s.append(a)
-            live_s.append(~done)
-            obs, r, term, _ = b.step(a, active=~done)
-            r_s.append(np.where(done, 0.0, r))
-            done |= np.asarray(term, dtype=bool)
-        g = np.zeros(n)
-        rets = []
-        for r in reversed(r_s):
-            g = r + cfg.gamma * g
-            rets.append(g.copy())
-        rets.reverse()
-        live = np.array(live_s)
-        obs_l.append(np.array(o_s)[live])
-        mask_l.append(np.array(m_s)[live])
-        act_l.append(np.array(a_s)[live])
-        ret_l.append(np.array(rets)[live])
+            return mask, a, a
+
+        o, mk, act, ret = _teacher_sessions(sc, n, options, rng, teacher, cfg.gamma, pick, bind=False)
+        obs_l.append(o)
+        mask_l.append(mk)
+        act_l.append(act)
+        ret_l.append(ret)
     obs_a = torch.as_tensor(np.concatenate(obs_l), dtype=torch.float32)
     mask_a = np.concatenate(mask_l)
     act_a = torch.as_tensor(np.concatenate(act_l), dtype=torch.long)
