@@ -65,7 +65,7 @@ def test_batch_equals_single_patients(spider, params):
     grid = pt.make_grid(spider.timing.decision_period_s)
     layout = NoiseLayout(beats=pt.beats_capacity(grid.period_s), sensor_z=0)
     rng = np.random.default_rng(7)
-    n, k = params.n, spider.n_parameters
+    n = params.n
     T = 40
     steps = rng.integers(0, len(spider.hierarchy), size=(T, n))
     sched = spider.hierarchy_positions[steps]  # (T, N, K)
