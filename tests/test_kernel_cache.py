@@ -1,0 +1,67 @@
+"""The kernel-cache guard: numba's cache checks only a kernel's own file, the guard the package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exposure_ctrl._kernel_cache import guard
+
+
+def _package(tmp_path: Path) -> Path:
+    pkg = tmp_path / "pkg"
+    (pkg / "__pycache__").mkdir(parents=True)
+    (pkg / "caller.py").write_text("from .callee import f\n")
+    (pkg / "callee.py").write_text("def f(x):\n    return x + 1\n")
+    return pkg
+
+
+def _cached(pkg: Path) -> list[str]:
+    return sorted(p.name for p in (pkg / "__pycache__").iterdir() if p.suffix in (".nbi", ".nbc"))
+
+
+def _compile(pkg: Path) -> None:
+    for name in ("caller.f-1.py311.nbi", "caller.f-1.py311.1.nbc"):
+        (pkg / "__pycache__" / name).write_bytes(b"machine code")
+
+
+def test_unchanged_sources_keep_the_cache(tmp_path):
+    pkg = _package(tmp_path)
+    guard(pkg)
+    _compile(pkg)
+    assert guard(pkg) is False
+    assert _cached(pkg) == ["caller.f-1.py311.1.nbc", "caller.f-1.py311.nbi"]
+
+
+def test_a_change_in_a_sibling_file_drops_every_cached_kernel(tmp_path):
+    pkg = _package(tmp_path)
+    guard(pkg)
+    _compile(pkg)
+    # Same size, so numba's own check (timestamp and size of the caller's file) cannot see it.
+    (pkg / "callee.py").write_text("def f(x):\n    return x + 2\n")
+    assert guard(pkg) is True
+    assert _cached(pkg) == []
+    _compile(pkg)
+    assert guard(pkg) is False  # the new sources are recorded
+
+
+def test_an_unwritable_cache_is_left_alone(tmp_path, monkeypatch):
+    pkg = _package(tmp_path)
+    guard(pkg)
+    _compile(pkg)
+    (pkg / "callee.py").write_text("def f(x):\n    return x * 2\n")
+
+    def refuse(self, *a, **kw):
+        raise PermissionError(f"read-only: {self}")
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    monkeypatch.setattr(Path, "write_text", refuse)
+    assert guard(pkg) is False  # nothing could be dropped, and nothing raised
+    assert len(_cached(pkg)) == 2
+
+
+def test_the_arousal_package_is_guarded():
+    import exposure_ctrl.arousal as arousal
+
+    stamp = Path(arousal.__file__).parent / "__pycache__" / "kernels.sha256"
+    assert stamp.exists()
+    assert guard(Path(arousal.__file__).parent) is False  # already recorded at import
