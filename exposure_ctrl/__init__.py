@@ -5,7 +5,13 @@ a safety shield and the therapist always above the policy, every session stored 
 See README.md and DESIGN.md for the architecture.
 """
 
+from exposure_ctrl._kernel_cache import guard as _guard_kernel_cache
 from exposure_ctrl._version import __version__
+
+# Before any compiled kernel runs: numba's cache checks only each kernel's own file, ours calls
+# across files and bakes in constants from others (see exposure_ctrl/_kernel_cache.py).
+_guard_kernel_cache()
+
 from exposure_ctrl.sim.registration import register_on_gymnasium_import as _register_gym
 
 __all__ = ["__version__"]

@@ -35,6 +35,8 @@ Rules, in order (the first that applies decides):
  –   otherwise                            the proposal (``NONE``)
 ===  ===================================  ===================================================
 
+A time that is unknown (NaN) counts as too long: blind or lost, never seen or connected.
+
 Every action is one step of one parameter by construction of the action space
 (``Discrete(1 + 2K)``), so "one step per decision" holds for every verdict.
 
@@ -355,7 +357,7 @@ def _shield_kernel(
         p = proposed[i]
         c = cmd[i]
         blind = not (blind_s[i] < stale_after)  # NaN or inf: blind
-        lost = lost_s[i] > 0
+        lost = not (lost_s[i] <= 0)  # NaN (unknown): lost
         over_ceiling = (not blind) and above[i] > ceiling  # NaN compares False
         over_hard = hr[i] >= hard_max
         acs = above_ceiling_s[i] + dt if over_ceiling else 0.0
@@ -380,9 +382,9 @@ def _shield_kernel(
                 reason = REMOVED_
             elif over_hard:
                 reason = HARD_MAX_
-            elif blind_s[i] >= blind_safe_after:
+            elif not (blind_s[i] < blind_safe_after):  # NaN (unknown): too long
                 reason = BLIND_SAFE_
-            elif lost_s[i] >= blind_safe_after:
+            elif not (lost_s[i] < blind_safe_after):  # NaN (unknown): too long
                 reason = LOST_SAFE_
             if reason >= 0:
                 safe = True
@@ -453,6 +455,8 @@ def shield_step(
     pos = inputs.positions
     if not (isinstance(pos, np.ndarray) and pos.dtype == np.int64 and pos.ndim == 2 and pos.flags.c_contiguous):
         pos = np.ascontiguousarray(pos, dtype=np.int64).reshape(n, -1)
+    if pos.shape != (n, sc.n_levels.shape[0]):  # the kernel does not check bounds
+        raise ValueError(f"positions must have shape ({n}, {sc.n_levels.shape[0]}), found {pos.shape}")
     cmd = np.full(n, NO_COMMAND, dtype=np.int64) if therapist is None else _as(therapist, n, np.int64)
     removed = np.zeros(n, dtype=bool) if inputs.removed is None else _bools(inputs.removed, n)
     new_state = ShieldState(
@@ -511,8 +515,11 @@ def shield_step_into(
     int64 for ``positions``, ``proposed`` and ``therapist``. ``state`` is updated in place (its
     arrays: float64, bool, int64); the verdict (the fields of :class:`Verdict`) is written into
     ``action`` (int64), ``go_safe`` (bool) and ``reason`` (int64), each (N,). Nothing is
-    checked: wrong dtypes make numba compile another version of the kernel or fail.
+    checked but the shape of ``positions`` (the kernel does not check bounds): wrong dtypes make
+    numba compile another version of the kernel or fail.
     """
+    if positions.shape != (proposed.shape[0], sc.n_levels.shape[0]):
+        raise ValueError(f"positions must have shape ({proposed.shape[0]}, {sc.n_levels.shape[0]}), found {positions.shape}")
     _shield_kernel(
         cfg.limits,
         sc.n_levels,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exposure_ctrl._kernel_cache import guard
+from exposure_ctrl._kernel_cache import KERNEL_SOURCES, guard as _guard
 
 
 def _package(tmp_path: Path) -> Path:
@@ -12,7 +12,12 @@ def _package(tmp_path: Path) -> Path:
     (pkg / "__pycache__").mkdir(parents=True)
     (pkg / "caller.py").write_text("from .callee import f\n")
     (pkg / "callee.py").write_text("def f(x):\n    return x + 1\n")
+    (pkg / "notes.txt").write_text("not a kernel source\n")
     return pkg
+
+
+def guard(pkg: Path) -> bool:
+    return _guard(pkg, sources=("*.py",), caches=("__pycache__",))
 
 
 def _cached(pkg: Path) -> list[str]:
@@ -59,9 +64,14 @@ def test_an_unwritable_cache_is_left_alone(tmp_path, monkeypatch):
     assert len(_cached(pkg)) == 2
 
 
-def test_the_arousal_package_is_guarded():
-    import exposure_ctrl.arousal as arousal
+def test_the_package_is_guarded_and_the_sources_cover_the_constants_kernels_read():
+    import exposure_ctrl
 
-    stamp = Path(arousal.__file__).parent / "__pycache__" / "kernels.sha256"
-    assert stamp.exists()
-    assert guard(Path(arousal.__file__).parent) is False  # already recorded at import
+    root = Path(exposure_ctrl.__file__).parent
+    assert (root / "__pycache__" / "kernels.sha256").exists()
+    assert _guard(root) is False  # recorded when the package was imported
+    covered = {p.relative_to(root).as_posix() for pattern in KERNEL_SOURCES for p in root.glob(pattern)}
+    assert {"arousal/features.py", "arousal/artifacts.py", "sim/kernels.py", "safety.py", "sensors/sample.py"} <= covered
+    # every module with a compiled kernel is covered
+    with_kernels = {p.relative_to(root).as_posix() for p in root.rglob("*.py") if "njit(" in p.read_text() or "@_jit" in p.read_text()}
+    assert with_kernels - {"_kernel_cache.py"} <= covered, with_kernels - covered

@@ -182,7 +182,7 @@ def batch(draw):
         hr_bpm=arr(st.floats(30, 230) | floats),
         hr_above_baseline_bpm=arr(st.floats(-20, 80) | floats),
         blind_s=arr(st.floats(0, 60) | floats),
-        headset_lost_s=arr(st.sampled_from([0.0, 0.0, 1.0, 25.0])),
+        headset_lost_s=arr(st.sampled_from([0.0, 0.0, 1.0, 25.0, float("nan")])),
         panic=np.array([draw(st.booleans()) for _ in range(N)]),
         removed=np.array([draw(st.booleans()) for _ in range(N)]),
         since_change_s=arr(st.floats(0, 200)),
@@ -303,7 +303,7 @@ def reference_shield_step(
     )
 
     blind = ~(blind_s < cfg.stale_after_s)  # NaN/inf → blind
-    lost = lost_s > 0
+    lost = ~(lost_s <= 0)
     over_ceiling = ~blind & (above > cfg.ceiling_bpm)  # NaN compares False
     over_hard = hr >= cfg.hard_max_bpm
     above_ceiling_s = np.where(over_ceiling, state.above_ceiling_s + dt, 0.0)
@@ -345,8 +345,8 @@ def reference_shield_step(
         (panic, Reason.PANIC_SAFE),
         (removed, Reason.REMOVED_SAFE),
         (over_hard, Reason.HARD_MAX_SAFE),
-        (blind_s >= cfg.blind_safe_after_s, Reason.BLIND_SAFE),
-        (lost_s >= cfg.blind_safe_after_s, Reason.HEADSET_LOST_SAFE),
+        (~(blind_s < cfg.blind_safe_after_s), Reason.BLIND_SAFE),
+        (~(lost_s < cfg.blind_safe_after_s), Reason.HEADSET_LOST_SAFE),
     ):
         newly = cond & ~decided
         decide(newly, r, 0, safe=True)
@@ -431,3 +431,15 @@ def test_in_place_form_equals_shield_step_and_shield_step_keeps_the_old_state(b)
     np.testing.assert_array_equal(out.reason, v.reason)
     for f in dataclasses.fields(s):
         np.testing.assert_array_equal(getattr(live, f.name), getattr(s, f.name))
+
+
+def test_unknown_blind_or_headset_times_fail_safe():
+    """NaN means unknown: treated as blind / lost for too long (never as seen / connected)."""
+    assert run(UP, blind_s=float("nan"))[:3] == (0, True, Reason.BLIND_SAFE)
+    assert run(UP, headset_lost_s=float("nan"))[:3] == (0, True, Reason.HEADSET_LOST_SAFE)
+
+
+def test_positions_of_the_wrong_shape_are_refused():
+    bad = SafetyInputs.single(hr_bpm=85.0, hr_above_baseline_bpm=12.0, blind_s=1.0, positions=MID, since_change_s=60.0)
+    with pytest.raises(ValueError, match="positions must have shape"):
+        shield_step(CFG, SC, ShieldState.initial(3), bad, np.array([1, 0, 0]), 5.0)

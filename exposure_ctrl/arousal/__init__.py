@@ -15,14 +15,6 @@ numpy arrays), DESIGN.md invariant 6. docs/arousal.md gives every feature's form
   ``tick(t)`` returns the policies' observation.
 """
 
-from pathlib import Path as _Path
-
-from exposure_ctrl._kernel_cache import guard as _guard_kernel_cache
-
-# Kernels here call kernels of sibling files; numba's cache only checks each kernel's own file.
-_guard_kernel_cache(_Path(__file__).parent)
-
-
 from exposure_ctrl.arousal.artifacts import ArtifactConfig
 from exposure_ctrl.arousal.baseline import BaselineConfig, BaselineEstimator, BaselineResult
 from exposure_ctrl.arousal.features import (

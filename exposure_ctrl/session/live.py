@@ -129,17 +129,24 @@ class PatientStream:
 
 
 def warm_kernels(sc: Scenario, *, simulated: bool) -> None:
-    """Load (or compile, on a fresh install) the numba kernels of the per-sample path: the
-    features and the response model, the shield and, for a simulated patient, the simulator."""
+    """Load (or compile, on a fresh install) the numba kernels of the per-sample and per-decision
+    path with the argument types the session passes: the features and the response model, the
+    observation, the shield and its inputs and, for a simulated patient, the simulator.
+    ``tests/session/test_warm.py`` checks in a fresh process that a session compiles nothing more."""
     import numpy as np
 
-    from exposure_ctrl.arousal.tracker import warm_up
-    from exposure_ctrl.safety import SafetyInputs, ShieldConfig, ShieldState, shield_step
+    from exposure_ctrl.arousal.tracker import ArousalTracker
+    from exposure_ctrl.safety import ShieldConfig, ShieldState, shield_step
+    from exposure_ctrl.sim.batch import safety_inputs
+    from exposure_ctrl.sim.observation import ObservationLayout
 
-    warm_up(sc)
     start = np.asarray(sc.positions(sc.safe_state), dtype=np.int64)
-    inputs = SafetyInputs.single(hr_bpm=70.0, hr_above_baseline_bpm=0.0, blind_s=0.0, positions=start, since_change_s=0.0)
+    tracker = ArousalTracker(sc, n=1)  # the first tracker of a process loads every arousal kernel
+    raw = tracker.features.observe(0.0)
+    inputs = safety_inputs(raw, tracker.features.hr, start[None, :], np.array([0.0]))
     shield_step(ShieldConfig.from_scenario(sc), sc, ShieldState.initial(1), inputs, np.zeros(1, dtype=np.int64), 0.0)
+    layout = ObservationLayout(sc, tracker.observation_names, tracker.observation_scales)
+    layout.build(np.zeros((1, len(tracker.observation_names))), start[None, :].astype(np.float64), np.array([0.0]))
     if simulated:
         from exposure_ctrl.sim.cohorts import cohort_for, sample_patients
         from exposure_ctrl.sim.simulator import Simulator
