@@ -551,31 +551,22 @@ def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard:
         mask_a = np.concatenate(data["mask"])
         act_a = torch.as_tensor(np.concatenate(data["act"]), dtype=torch.long)
         m = len(act_a)
-        bs = 1024
-        for _ in range(cfg.warm_start_epochs):
-            perm = rng.permutation(m)
-            for i in range(0, m, bs):
-                idx = perm[i : i + bs]
-                dist = policy.get_distribution(obs_a[idx], action_masks=mask_a[idx])
-                nll = -dist.log_prob(act_a[idx]).mean()
-                opt.zero_grad()
-                nll.backward()
-                opt.step()
+
+        def nll_of(idx: np.ndarray) -> Any:
+            dist = policy.get_distribution(obs_a[idx], action_masks=mask_a[idx])
+            return -dist.log_prob(act_a[idx]).mean()
+
+        nll = _minibatch_fit(rng, m, cfg.warm_start_epochs, opt, nll_of)
         log.info("warm start round %d: imitated %s on %d decisions (final NLL %.3f)", rnd, cfg.warm_start, m, float(nll.detach()))
     # the value head: discounted returns of the last round's sessions
     v_obs = torch.as_tensor(ret_obs, dtype=torch.float32)
     v_ret = torch.as_tensor(ret_val, dtype=torch.float32)
-    vopt = torch.optim.Adam(policy.parameters(), lr=1e-3)
-    m = len(v_ret)
-    for _ in range(cfg.warm_start_epochs):
-        perm = rng.permutation(m)
-        for i in range(0, m, 1024):
-            idx = perm[i : i + 1024]
-            v = policy.predict_values(v_obs[idx]).flatten()
-            loss = torch.nn.functional.mse_loss(v, v_ret[idx])
-            vopt.zero_grad()
-            loss.backward()
-            vopt.step()
+
+    def value_loss(idx: np.ndarray) -> Any:
+        v = policy.predict_values(v_obs[idx]).flatten()
+        return torch.nn.functional.mse_loss(v, v_ret[idx])
+
+    _minibatch_fit(rng, len(v_ret), cfg.warm_start_epochs, torch.optim.Adam(policy.parameters(), lr=1e-3), value_loss)
 
 
 def _warm_start_rule(model: Any, cfg: TrainConfig, sc: Scenario, options: Any) -> None:
@@ -614,19 +605,29 @@ def _warm_start_rule(model: Any, cfg: TrainConfig, sc: Scenario, options: Any) -
     policy = model.policy
     opt = torch.optim.Adam(policy.parameters(), lr=1e-3)
     m = len(act_a)
-    bs = 1024
-    for _ in range(cfg.warm_start_epochs):
+    last = {}
+
+    def joint_loss(idx: np.ndarray) -> Any:
+        dist = policy.get_distribution(obs_a[idx], action_masks=mask_a[idx])
+        last["nll"] = -dist.log_prob(act_a[idx]).mean()
+        v = policy.predict_values(obs_a[idx]).flatten()
+        return last["nll"] + 0.5 * torch.nn.functional.mse_loss(v, ret_a[idx])
+
+    _minibatch_fit(rng, m, cfg.warm_start_epochs, opt, joint_loss)
+    log.info("warm start: imitated %s on %d decisions (final NLL %.3f)", cfg.warm_start, m, float(last["nll"].detach()))
+
+
+def _minibatch_fit(rng: np.random.Generator, m: int, epochs: int, opt: Any, loss_of: Callable[[np.ndarray], Any]) -> Any:
+    """``epochs`` passes over ``m`` examples in shuffled minibatches of 1024; the last loss."""
+    loss = None
+    for _ in range(epochs):
         perm = rng.permutation(m)
-        for i in range(0, m, bs):
-            idx = perm[i : i + bs]
-            dist = policy.get_distribution(obs_a[idx], action_masks=mask_a[idx])
-            nll = -dist.log_prob(act_a[idx]).mean()
-            v = policy.predict_values(obs_a[idx]).flatten()
-            loss = nll + 0.5 * torch.nn.functional.mse_loss(v, ret_a[idx])
+        for i in range(0, m, 1024):
+            loss = loss_of(perm[i : i + 1024])
             opt.zero_grad()
             loss.backward()
             opt.step()
-    log.info("warm start: imitated %s on %d decisions (final NLL %.3f)", cfg.warm_start, m, float(nll.detach()))
+    return loss
 
 
 def compact_save(model: Any, path: Path) -> None:
