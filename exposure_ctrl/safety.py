@@ -346,11 +346,10 @@ def _shield_kernel(
     out_action: np.ndarray,
     out_go_safe: np.ndarray,
     out_reason: np.ndarray,
-    out_above_ceiling_s: np.ndarray,
-    out_latched: np.ndarray,
-    out_latch_reason: np.ndarray,
 ) -> None:
-    """The rules of the module docstring for each patient, in order; the first that applies decides."""
+    """The rules of the module docstring for each patient, in order; the first that applies
+    decides. The shield state (``above_ceiling_s``, ``latched``, ``latch_reason``) is updated in
+    place: patient i's is read before it is written."""
     window_high, ceiling, sustained_s, hard_max = limits[0], limits[1], limits[2], limits[3]
     stale_after, blind_safe_after, min_dwell = limits[4], limits[5], limits[6]
     for i in range(proposed.shape[0]):
@@ -414,9 +413,9 @@ def _shield_kernel(
         out_action[i] = action
         out_go_safe[i] = safe
         out_reason[i] = reason
-        out_above_ceiling_s[i] = 0.0 if (safe or reason == STEP_DOWN_) else acs
-        out_latched[i] = is_latched
-        out_latch_reason[i] = lr
+        above_ceiling_s[i] = 0.0 if (safe or reason == STEP_DOWN_) else acs
+        latched[i] = is_latched
+        latch_reason[i] = lr
 
 
 def _as(x: object, n: int, dtype: type) -> np.ndarray:
@@ -455,8 +454,6 @@ def shield_step(
     pos = inputs.positions
     if not (isinstance(pos, np.ndarray) and pos.dtype == np.int64 and pos.ndim == 2 and pos.flags.c_contiguous):
         pos = np.ascontiguousarray(pos, dtype=np.int64).reshape(n, -1)
-    if pos.shape != (n, sc.n_levels.shape[0]):  # the kernel does not check bounds
-        raise ValueError(f"positions must have shape ({n}, {sc.n_levels.shape[0]}), found {pos.shape}")
     cmd = np.full(n, NO_COMMAND, dtype=np.int64) if therapist is None else _as(therapist, n, np.int64)
     removed = np.zeros(n, dtype=bool) if inputs.removed is None else _bools(inputs.removed, n)
     new_state = ShieldState(
@@ -541,9 +538,6 @@ def shield_step_into(
         action,
         go_safe,
         reason,
-        state.above_ceiling_s,  # in place: the kernel reads patient i's state before writing it
-        state.latched,
-        state.latch_reason,
     )
 
 

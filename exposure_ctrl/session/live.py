@@ -128,10 +128,11 @@ class PatientStream:
                     self.on_abort()
 
 
-def warm_kernels(sc: Scenario, *, simulated: bool) -> None:
+def warm_kernels(sc: Scenario, *, simulated_sensor: str | None) -> None:
     """Load (or compile, on a fresh install) the numba kernels of the per-sample and per-decision
     path with the argument types the session passes: the features and the response model, the
-    observation, the shield and its inputs and, for a simulated patient, the simulator.
+    observation, the shield and its inputs and, for a simulated patient, the simulator with its
+    sensor (``simulated_sensor``; None for a real strap or a replay).
     ``tests/session/test_warm.py`` checks in a fresh process that a session compiles nothing more."""
     import numpy as np
 
@@ -147,14 +148,13 @@ def warm_kernels(sc: Scenario, *, simulated: bool) -> None:
     shield_step(ShieldConfig.from_scenario(sc), sc, ShieldState.initial(1), inputs, np.zeros(1, dtype=np.int64), 0.0)
     layout = ObservationLayout(sc, tracker.observation_names, tracker.observation_scales)
     layout.build(np.zeros((1, len(tracker.observation_names))), start[None, :].astype(np.float64), np.array([0.0]))
-    if simulated:
+    if simulated_sensor is not None:
         from exposure_ctrl.sim.cohorts import cohort_for, sample_patients
         from exposure_ctrl.sim.simulator import Simulator
 
         params = sample_patients(sc, cohort_for(sc, None), [0], split="train")
-        for sensor in ("strap", "ideal"):
-            sim = Simulator(sc, params, rng=np.random.default_rng(0), sensor=sensor, positions=start[None, :], period_s=1.0)
-            sim.step(start[None, :])
+        sim = Simulator(sc, params, rng=np.random.default_rng(0), sensor=simulated_sensor, positions=start[None, :], period_s=1.0)
+        sim.step(start[None, :])
 
 
 class LiveSession:
@@ -180,7 +180,8 @@ class LiveSession:
         # Everything slow to start (the policy's torch, the compiled kernels' first calls) happens
         # before the clock starts: at --speed 60, a 0.3 s pause would be 18 simulated seconds
         # without a heart rate, and the shield would rightly go safe.
-        warm_kernels(self.scenario, simulated=_sensor_kind(opts.sensor) in ("sim", "virtual-ble"))
+        kind = _sensor_kind(opts.sensor)
+        warm_kernels(self.scenario, simulated_sensor={"sim": opts.sim_sensor, "virtual-ble": "ideal"}.get(kind))
         self.clock = make_clock(opts)
         self.runner: SessionRunner | None = None
         self.emulator: Any = None
