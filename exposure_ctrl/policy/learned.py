@@ -73,22 +73,22 @@ def guard_mask(
     allowed (hold where none is possible): a reflex that acts before the ceiling.
     Hold is always allowed otherwise."""
     out = np.array(mask, dtype=bool, copy=True)
+    if above_bpm is None and dwell_s is None and descend_above_bpm is None:
+        out[:, 0] = True
+        return out
+    hr = spec.unit(observation, "hr_above_bpm")  # each column read once (hot path)
+    seen = spec.unit(observation, "stale") < 0.5 if (dwell_s is not None or descend_above_bpm is not None) else None
     if above_bpm is not None:
-        hr = spec.unit(observation, "hr_above_bpm")
         out[:, 1::2] &= ~(hr > above_bpm)[:, None]
     if dwell_s is not None:
         since = spec.unit(observation, "since_scene_change_s")
         waiting = since < float(dwell_s) - 1e-6
-        hr = spec.unit(observation, "hr_above_bpm")
-        seen = spec.unit(observation, "stale") < 0.5
         high = np.inf if window_high_bpm is None else float(window_high_bpm)
         down_ok = seen & (hr > high)
         out[:, 1::2] &= ~waiting[:, None]
         out[:, 2::2] &= ~(waiting & ~down_ok)[:, None]
     out[:, 0] = True
     if descend_above_bpm is not None:
-        hr = spec.unit(observation, "hr_above_bpm")
-        seen = spec.unit(observation, "stale") < 0.5
         hot = seen & (hr > float(descend_above_bpm))
         out[:, 1::2] &= ~hot[:, None]
         can_down = out[:, 2::2].any(axis=1)

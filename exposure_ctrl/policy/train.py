@@ -117,6 +117,8 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
         key = key.strip().replace("-", "_")
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, found {item!r}")
+        if key == "scenario":
+            raise ConfigError("--set: the scenario is not a setting; use --scenario")
         if key not in hints:
             raise ConfigError(f"--set: TrainConfig has no field {key!r}" + did_you_mean(key, sorted(hints)))
         hint = hints[key]
@@ -514,7 +516,7 @@ def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard:
     rng = np.random.default_rng(cfg.seed + 7919)
     policy = model.policy
     n = cfg.n_envs
-    rounds = 1 + (max(0, int(cfg.dagger_rounds)) if privileged else 0)
+    rounds = 1 + max(0, int(cfg.dagger_rounds))
     data: dict[str, list[np.ndarray]] = {"obs": [], "mask": [], "act": []}
     opt = torch.optim.Adam(policy.parameters(), lr=1e-3)
     ret_obs: np.ndarray = np.zeros((0, 1))
