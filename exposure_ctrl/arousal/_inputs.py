@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 F8, I8, INT8, BOOL = (np.dtype(x) for x in (np.float64, np.int64, np.int8, bool))
+ALL = np.ones(1, dtype=bool)  # "every patient": a mask of one True the kernels broadcast
 
 
 def as_vector(x: Any, dtype: np.dtype, n: int, name: str) -> np.ndarray:

@@ -49,7 +49,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from exposure_ctrl.arousal._inputs import BOOL, F8, I8, INT8, as_slots, as_vector
+from exposure_ctrl.arousal._inputs import ALL, BOOL, F8, I8, INT8, as_slots, as_vector
 from exposure_ctrl.arousal.artifacts import (
     FLAG_ORDER,
     RR_ECTOPIC_,
@@ -594,7 +594,6 @@ class _Targets:
 
 
 
-_ALL = np.ones(1, dtype=bool)
 _NO_CONTACT_INFO = np.full((1, 1), -1, dtype=np.int8)
 _PRESENT = np.ones((1, 1), dtype=bool)
 _NO_FLAGS = np.zeros((1, 1), dtype=np.int64)
@@ -783,26 +782,20 @@ class FeatureState:
         flags = _NO_FLAGS if flags is None else as_slots(flags, I8, s_, n, "flags")
         out = np.empty((s_, n), dtype=np.int64)
         est = self._baseline_est
-        if est is None:
-            _update_kernel(
-                self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
-                t, bpm, rr, count, contact, present, flags, out,
-                _NO_REC,
-            )  # fmt: skip
-            return out
-        rec = np.empty((4, s_, n))
+        rec = _NO_REC if est is None else np.empty((4, s_, n))
         _update_kernel(
             self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
             t, bpm, rr, count, contact, present, flags, out, rec,
         )  # fmt: skip
-        est.add_block(
-            rec[0],
-            np.broadcast_to(bpm, (s_, n)),
-            rec[1] > 0,
-            np.broadcast_to(present, (s_, n)),
-            rec[2],
-            rec[3],
-        )
+        if est is not None:
+            est.add_block(
+                rec[0],
+                np.broadcast_to(bpm, (s_, n)),
+                rec[1] > 0,
+                np.broadcast_to(present, (s_, n)),
+                rec[2],
+                rec[3],
+            )
         return out
 
     def add(self, sample: HeartSample) -> Quality:
@@ -863,7 +856,7 @@ class FeatureState:
             self._st,
             as_vector(t, F8, n, "t"),
             as_vector(intensity, F8, n, "intensity"),
-            _ALL if mask is None else as_vector(mask, BOOL, n, "mask"),
+            ALL if mask is None else as_vector(mask, BOOL, n, "mask"),
         )
 
     def set_suds(
@@ -876,7 +869,7 @@ class FeatureState:
             self._st,
             as_vector(t, F8, n, "t"),
             v,
-            _ALL if mask is None else as_vector(mask, BOOL, n, "mask"),
+            ALL if mask is None else as_vector(mask, BOOL, n, "mask"),
         )
         if bad >= 0:
             raise ValueError(
@@ -971,11 +964,6 @@ class FeatureState:
     def hr_above(self) -> np.ndarray:
         """Smoothed heart rate above baseline (N,), NaN where no usable sample was seen yet."""
         return self.hr - self.baseline_bpm
-
-    def record(self, t: float, i: int = 0) -> dict[str, float]:
-        """Named features of patient ``i`` at ``t`` (for the session record)."""
-        row = self.observe(t)[i]
-        return {name: float(v) for name, v in zip(FEATURE_NAMES, row)}
 
     def counts(self, i: int = 0) -> dict[str, int]:
         """Artifact and sample counts of patient ``i``."""

@@ -52,7 +52,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from exposure_ctrl.arousal._inputs import BOOL, F8, as_vector
+from exposure_ctrl.arousal._inputs import ALL, BOOL, F8, as_vector
 
 __all__ = ["ModelConfig", "ResponseModel", "Sensitivity"]
 
@@ -198,7 +198,7 @@ class ResponseModel:
                 f"positions must have shape ({self.n}, {self.positions.shape[1]}) or "
                 f"({self.positions.shape[1]},), found {np.shape(positions)}"
             )
-        m = _ALL if mask is None else as_vector(mask, BOOL, self.n, "mask")
+        m = ALL if mask is None else as_vector(mask, BOOL, self.n, "mask")
         ok = _set_scene_kernel(
             self._time(t), pos, m, self._table, self._lmax, self._q_per_s, self._lag,
             self.t, self._z, self._phi, self._c, self.positions,
@@ -236,7 +236,7 @@ class ResponseModel:
     ) -> None:
         ok = _kalman_kernel(
             self._time(t), as_vector(y, F8, self.n, "y"),
-            _ALL if valid is None else as_vector(valid, BOOL, self.n, "valid"), y_map, noise,
+            ALL if valid is None else as_vector(valid, BOOL, self.n, "valid"), y_map, noise,
             self._gate, self._q_per_s, self._lag, self.t, self._z, self._phi, self._m, self._c,
             counter, self.n_gated,
         )  # fmt: skip
@@ -288,22 +288,20 @@ class ResponseModel:
     def predict_next(self) -> tuple[np.ndarray, np.ndarray]:
         """Steady-state prediction of the state after every action (N, 1 + 2K): mean and sd.
         Illegal actions give the current state (as ``apply_action`` holds them)."""
-        na = self.scenario.n_actions
-        out = np.empty((self.n, 2 * na))
-        _next_kernel(
-            self._m, self._c, self._phi, self.positions, self._lmax, self._step_index,
-            self._step_value, True, out,
-        )  # fmt: skip
-        return out[:, 0::2], out[:, 1::2]
+        return self._next_pairs(True)
 
     def action_effects(self) -> tuple[np.ndarray, np.ndarray]:
         """Predicted steady-state change of arousal each action would cause from the current
         scene (bpm): mean and sd, each (N, 1 + 2K); hold and illegal actions give 0 ± 0."""
+        return self._next_pairs(False)
+
+    def _next_pairs(self, with_base: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and sd (N, 1 + 2K) after every action: the state (``with_base``) or the change."""
         na = self.scenario.n_actions
         out = np.empty((self.n, 2 * na))
         _next_kernel(
             self._m, self._c, self._phi, self.positions, self._lmax, self._step_index,
-            self._step_value, False, out,
+            self._step_value, with_base, out,
         )  # fmt: skip
         return out[:, 0::2], out[:, 1::2]
 
@@ -565,7 +563,6 @@ def _pack_sparse(
     return np.stack([i1, i2], axis=1), np.stack([v1, v2], axis=1)
 
 
-_ALL = np.ones(1, dtype=bool)
 _SAME = np.array([0.0, 0.0, 1.0])  # y -> 0 + (y - 0) * 1: the observation as it is
 
 
