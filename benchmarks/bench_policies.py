@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from exposure_ctrl.policy import load_policy
+from exposure_ctrl.policy.registry import rule_names
 from exposure_ctrl.scenario import resolve_scenario
 
 
@@ -106,7 +107,7 @@ def main() -> None:
     ap.add_argument("--train-steps", type=int, default=50_000)
     args = ap.parse_args()
     sc = resolve_scenario(args.scenario)
-    names = ["fixed-schedule", "habituation", "band-pi", "greedy-model", "q-learning"]
+    names = rule_names()
     try:
         load_policy("ppo", sc)
         names.append("ppo")

@@ -22,11 +22,12 @@ from pathlib import Path
 
 from exposure_ctrl.policy.card import render_card
 from exposure_ctrl.policy.evaluate import evaluate, goal_check, render_markdown, write_evaluation
+from exposure_ctrl.policy.registry import rule_names
 from exposure_ctrl.policy.train import TrainConfig, train
 from exposure_ctrl.scenario import resolve_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINES = ["fixed-schedule", "habituation", "band-pi", "greedy-model", "q-learning"]
+BASELINES = rule_names()
 
 
 def main() -> int:

@@ -189,13 +189,14 @@ def evaluate_cmd(scenario_ref: str, cohort: str | None, policies: str | None, pa
 
     from exposure_ctrl.policy import shipped_policy_dir
     from exposure_ctrl.policy.evaluate import evaluate, render_markdown, write_evaluation
+    from exposure_ctrl.policy.registry import rule_names
     from exposure_ctrl.scenario import resolve_scenario
 
     sc = resolve_scenario(scenario_ref)
     if policies:
         names = [p.strip() for p in policies.split(",") if p.strip()]
     else:
-        names = ["fixed-schedule", "habituation", "band-pi", "greedy-model", "q-learning"]
+        names = rule_names()
         names += (["ppo"] if shipped_policy_dir(sc.id) else []) + ["oracle"]
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(),
                   console=Console(stderr=True), transient=True) as bar:

@@ -29,6 +29,8 @@ __all__ = [
     "LoadedPolicy",
     "load_policy",
     "policy_names",
+    "rule_names",
+    "RULE_NAMES",
     "policy_dirs",
     "shipped_policy_dir",
     "DEFAULT_RULE",
@@ -126,6 +128,15 @@ _REGISTRY: dict[str, tuple[Callable[..., Policy], str, str]] = {
     "oracle": (_oracle, "oracle: model-predictive control with the true patient model (simulation only)", "oracle"),
 }
 _LEARNED_NAMES = ("ppo",)
+
+
+RULE_NAMES: tuple[str, ...] = ("fixed-schedule", "habituation", "band-pi", "greedy-model", "q-learning")
+"""The rule (and online-RL) baselines, in the order evaluations and reports list them."""
+
+
+def rule_names() -> list[str]:
+    """:data:`RULE_NAMES` as a fresh list (the baselines every evaluation compares against)."""
+    return list(RULE_NAMES)
 
 
 def policy_names() -> list[str]:

@@ -366,13 +366,14 @@ class _Selector:
 
     def __init__(self, model: Any, cfg: TrainConfig, sc: Scenario) -> None:
         from exposure_ctrl.policy.evaluate import evaluate
+        from exposure_ctrl.policy.registry import rule_names
         from exposure_ctrl.policy.spec import observation_spec
 
         self.model = model
         self.cfg = cfg
         self.sc = sc
         self.spec = observation_spec(sc)
-        rules = ["fixed-schedule", "habituation", "band-pi", "greedy-model", "q-learning"]
+        rules = rule_names()
         ev = evaluate(sc, rules, cohort=cfg.cohort, patients=cfg.select_patients, seed=cfg.select_seed,
                       course_sessions=1, sensor=cfg.sensor, split="train")
         best = max(ev.results, key=lambda r: r.summary["time_in_window_pct"][0])
