@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _common import pct as _pct
 
 from exposure_ctrl.console.server import ConsoleServer, session_options
 from unity_bridge.messages import Scene
@@ -41,11 +42,6 @@ from unity_bridge.messages import Scene
 CHROMIUM = os.environ.get("EXPOSURE_CTRL_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
 def _line(label: str, ms: list[float], failed: int) -> str:

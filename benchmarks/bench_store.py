@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import pct as _pct
+
 from exposure_ctrl.report.html import render_review
 from exposure_ctrl.report.review import build_review
 from exposure_ctrl.scenario import resolve_scenario
@@ -31,11 +33,6 @@ def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
-def _pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
 def bench_throughput(tmp: Path, n: int, synchronous: str) -> None:
