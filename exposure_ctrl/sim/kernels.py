@@ -51,7 +51,6 @@ __all__ = [
     "period_rows",
     "run_rows",
     "reward_of",
-    "reward_rows",
     "session_rows",
     "observation_rows",
     "safety_rows",
@@ -590,18 +589,6 @@ def reward_of(weights, arousal, i, low, high, ceiling, progress, changed, blocke
         - weights[4] * blocked
         - weights[5] * aborted
     )
-
-
-@_jit
-def reward_rows(weights, arousal, low, high, ceiling, progress, changed, blocked, aborted, terms, total):
-    """:func:`reward_of` for every patient: ``terms`` (6, N), ``total`` (N,)."""
-    t = np.empty(6)
-    for i in range(arousal.shape[1]):
-        total[i] = reward_of(
-            weights, arousal, i, low, high, ceiling, progress[i], changed[i], blocked[i], aborted[i], t
-        )
-        for j in range(6):
-            terms[j, i] = t[j]
 
 
 @_jit

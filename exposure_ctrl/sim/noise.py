@@ -71,7 +71,3 @@ class NoiseSource:
             i = 0
         self._i = i + 1
         return self._u[i], self._z[i]  # type: ignore[index]
-
-    def draw(self) -> tuple[PatientNoise, SensorNoise]:
-        """The next period's noise, split into the patient's and the sensor's."""
-        return split_noise(self.layout, *self.next())

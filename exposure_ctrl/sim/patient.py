@@ -39,7 +39,8 @@ heart rate agree only loosely).
 Functions follow Gymnasium's functional style: :func:`initial`, :func:`transition` (one decision
 period), :func:`terminal`; the observation functions are the sensor models
 (:func:`exposure_ctrl.sim.sensors.sensor_step`) and :func:`observe_suds`, the reward is
-:func:`exposure_ctrl.sim.reward.reward_terms`. Ground truth (:func:`true_action_effects`, fear)
+:func:`exposure_ctrl.sim.kernels.reward_of` (weights in
+:class:`exposure_ctrl.sim.reward.RewardConfig`). Ground truth (:func:`true_action_effects`, fear)
 is for evaluation only and never enters an observation. All randomness enters as explicit noise arrays, so the
 functions are pure: N patients in a batch give exactly what N single runs give.
 

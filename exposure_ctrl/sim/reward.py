@@ -11,7 +11,9 @@ The heart-rate rise is the *fear-driven* part (``hr_gain_bpm * fear``, no drift,
 noise) so that the reward rewards what the policy controls; the window and ceiling are the
 scenario's ``targets``. Progress counts the highest hierarchy index reached so far (intensity at
 or above a step's, :meth:`~exposure_ctrl.scenario.Scenario.hierarchy_index_of_intensity`); going
-down and up again earns nothing. Defaults are in :class:`RewardConfig`.
+down and up again earns nothing. Defaults are in :class:`RewardConfig`; the arithmetic is
+:func:`exposure_ctrl.sim.kernels.reward_of`, run per step by
+:func:`~exposure_ctrl.sim.kernels.session_rows`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from exposure_ctrl.sim import kernels as K
 
-__all__ = ["RewardConfig", "RewardTerms", "reward_terms"]
+__all__ = ["RewardConfig"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,49 +42,3 @@ class RewardConfig:
     def weights(self) -> np.ndarray:
         """The weights in the kernels' order: window, ceiling, progress, change, blocked, abort."""
         return np.array([self.window, self.ceiling, self.progress, self.change, self.blocked, self.abort], dtype=np.float64)
-
-
-@dataclasses.dataclass(frozen=True)
-class RewardTerms:
-    """The unweighted terms of one period, arrays over N patients, and the weighted total."""
-
-    in_window: np.ndarray  # fraction of the period
-    above_ceiling: np.ndarray  # fraction of the period
-    progress: np.ndarray  # new hierarchy steps
-    changed: np.ndarray  # 0/1
-    blocked: np.ndarray  # 0/1
-    aborted: np.ndarray  # 0/1
-    total: np.ndarray
-
-    def row(self, i: int) -> dict[str, float]:
-        return {f.name: float(getattr(self, f.name)[i]) for f in dataclasses.fields(self)}
-
-
-def reward_terms(
-    cfg: RewardConfig,
-    arousal_bpm: np.ndarray,
-    window: tuple[float, float],
-    ceiling_bpm: float,
-    progress: np.ndarray,
-    changed: np.ndarray,
-    blocked: np.ndarray,
-    aborted: np.ndarray,
-) -> RewardTerms:
-    """Terms and total from the period's fear-driven rise sampled on its grid (S, N).
-
-    The arithmetic is :func:`exposure_ctrl.sim.kernels.reward_of`, which the environments'
-    per-step bookkeeping (:func:`~exposure_ctrl.sim.kernels.session_rows`) runs too.
-    """
-    a = np.ascontiguousarray(arousal_bpm, dtype=np.float64)
-    n = a.shape[1]
-    terms = np.empty((6, n))
-    total = np.empty(n)
-
-    def rows(x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)))
-
-    K.reward_rows(
-        cfg.weights, a, float(window[0]), float(window[1]), float(ceiling_bpm),
-        rows(progress), rows(changed), rows(blocked), rows(aborted), terms, total,
-    )
-    return RewardTerms(terms[0], terms[1], terms[2], terms[3], terms[4], terms[5], total)
