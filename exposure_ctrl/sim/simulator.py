@@ -79,7 +79,7 @@ class Simulator:
         )
         self.noise = NoiseSource(rng, params.n, self.layout, block)
         self._sensor_args = sn.sensor_kernel_args(self.sensor)
-        self._own_out: tuple[int, SimStep, tuple[np.ndarray, ...]] | None = None
+        self._own_out: tuple[SimStep, tuple[np.ndarray, ...]] | None = None
         self.params = params
         self.patient, self.sensor_state = self._initial(params, positions, habituation, rng)
 
@@ -91,6 +91,8 @@ class Simulator:
 
     @params.setter
     def params(self, params: pt.PatientParams) -> None:
+        if params.n != self.noise.n:  # the noise, outputs and cached arguments are sized for n
+            raise ValueError(f"the simulator holds {self.noise.n} patients, not {params.n}")
         self._params = params
         self._k = params.n_parameters
         self._params_args = params.kernel_args()
@@ -174,19 +176,25 @@ class Simulator:
         ):
             positions = np.ascontiguousarray(np.broadcast_to(positions, (n, k)), dtype=np.int64)
         u, z = self.noise.next()
-        args = self._args
-        if args is None:  # the arguments before the draws, gathered once per change of state
-            args = self._args = (*self._params_args, *self._patient_args, *self._sensor_args, *self._sensor_state_args)
+        args = self._state_args()
         if reuse:
             own = self._own_out
-            if own is None or own[0] != n:
+            if own is None:  # n is fixed at __init__ (the params setter refuses another)
                 st = self._new_outputs(n)
-                own = self._own_out = (n, st, self._after_draws(st))
-            K.period_rows(*args, positions, u, z, *own[2])
-            return own[1]
+                own = self._own_out = (st, self._after_draws(st))
+            K.period_rows(*args, positions, u, z, *own[1])
+            return own[0]
         st = self._new_outputs(n)
         K.period_rows(*args, positions, u, z, *self._after_draws(st))
         return st
+
+    def _state_args(self) -> tuple:
+        """The kernels' arguments before the draws (parameters, patient and sensor state),
+        gathered once per change of state."""
+        args = self._args
+        if args is None:
+            args = self._args = (*self._params_args, *self._patient_args, *self._sensor_args, *self._sensor_state_args)
+        return args
 
     def _new_outputs(self, n: int) -> SimStep:
         return SimStep(pt.empty_trace(n, self.grid.n, self.layout.beats), sn.empty_frames(n, self.grid.n, self.m))
@@ -208,10 +216,7 @@ class Simulator:
         g = self.grid
         frames = sn.empty_frames(n, g.n * periods, self.m)
         K.run_rows(
-            *self._params_args,
-            *self._patient_args,
-            *self._sensor_args,
-            *self._sensor_state_args,
+            *self._state_args(),
             positions,
             np.stack([u for u, _ in draws]),
             np.stack([z for _, z in draws]),
