@@ -43,7 +43,6 @@ def bench_single(steps: int) -> None:
         env.reset(seed=0)
         rng = np.random.default_rng(0)
         actions = rng.integers(0, env.action_space.n, size=steps)
-        done = {"n": 0}
 
         def run() -> None:
             env.reset(seed=1)
@@ -51,12 +50,30 @@ def bench_single(steps: int) -> None:
                 _, _, term, trunc, _ = env.step(int(a))
                 if term or trunc:
                     env.reset()
-            done["n"] = len(actions)
 
         sec = best_cpu(run)
         reset = best_cpu(lambda: env.reset(seed=2))
         print(f"single env, {label:38s}: {steps / sec:9,.0f} env steps/s  ({sec / steps * 1e6:6.0f} us/step; reset with baseline phase {reset * 1e3:.1f} ms)")
     bench_single_parts(max(steps, 2000))
+
+
+def _tracker_parts(tr, frames: list, t0: float):
+    """Two timed parts of a step for the tracker ``tr``: ``feed`` gives it ``frames`` (one per step)
+    through ``update_block``, ``tick`` ticks it as often; the clock keeps increasing across the
+    repeated runs (5 s per step)."""
+    clock = {"t": t0}
+
+    def feed() -> None:
+        for f in frames:
+            clock["t"] += 5.0
+            tr.update_block(f.t_s - f.t_s[0] + clock["t"], f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
+
+    def tick() -> None:
+        for _ in range(len(frames)):
+            clock["t"] += 5.0
+            tr.tick(clock["t"])
+
+    return feed, tick
 
 
 def bench_single_parts(steps: int) -> None:
@@ -85,18 +102,7 @@ def bench_single_parts(steps: int) -> None:
     env.reset(seed=0)
     sim, tr, sc = b.sim, b.tracker, b.sc
     pos = b.positions.copy()
-    frames = [sim.step(pos).frames for _ in range(steps)]
-    clock = {"t": 1e6}
-
-    def feed() -> None:
-        for f in frames:
-            clock["t"] += 5.0
-            tr.update_block(f.t_s - f.t_s[0] + clock["t"], f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
-
-    def tick() -> None:
-        for _ in range(steps):
-            clock["t"] += 5.0
-            tr.tick(clock["t"])
+    feed, tick = _tracker_parts(tr, [sim.step(pos).frames for _ in range(steps)], 1e6)
 
     shield = _shield_as_in_the_batch(b, hold)
 
@@ -165,18 +171,7 @@ def bench_batched(n: int, steps: int) -> None:
     # where the time goes in one vector step (times keep increasing across the repeated runs)
     b = env._batch
     tr = b.tracker
-    f = sim.step(pos).frames
-    clock = {"t": 1e4}
-
-    def feed() -> None:
-        for _ in range(steps):
-            clock["t"] += 5.0
-            tr.update_block(f.t_s - f.t_s[0] + clock["t"], f.bpm, f.rr_ms, f.n_rr, f.contact, f.present, f.flags)
-
-    def tick() -> None:
-        for _ in range(steps):
-            clock["t"] += 5.0
-            tr.tick(clock["t"])
+    feed, tick = _tracker_parts(tr, [sim.step(pos).frames] * steps, 1e4)
 
     shield = _shield_as_in_the_batch(b, np.zeros(n, dtype=np.int64))
     parts = {
