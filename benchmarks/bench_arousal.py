@@ -33,29 +33,20 @@ R = 3  # RR slots per notification (a 1 Hz strap carries 1-2 beats, up to 3 at h
 _FIRST_CALLS = """
 import time
 t = time.perf_counter()
-import numpy as np
-from exposure_ctrl.arousal import ArousalTracker
+from exposure_ctrl.arousal.tracker import warm_up
 from exposure_ctrl.scenario import resolve_scenario
-from exposure_ctrl.sensors.sample import HeartSample
 sc = resolve_scenario("spider")
 t_import = time.perf_counter() - t
 t = time.perf_counter()
-tr = ArousalTracker(sc, n=1)
-tr.begin_baseline(0.0)
-tr.add(HeartSample(1.0, 70.0, (850.0,), contact=True))
-tr.finish_baseline(1.0)
-tr.set_scene(1.0, np.asarray(sc.positions(sc.start)))
-tr.update_block(np.array([2.0, 3.0]), np.full((2, 1), 71.0), np.full((2, 1, 1), 845.0))
-tr.set_suds(3.0, 40.0)
-tr.tick(3.0)
-tr.model.sensitivity_arrays(); tr.model.action_effects(); tr.model.predict_now()
+warm_up(sc)  # what the first ArousalTracker does: every kernel, every argument type
 print(f"{t_import:.2f} {time.perf_counter() - t:.2f}")
 """
 
 
 def first_call_cost() -> tuple[tuple[float, float], tuple[float, float]]:
-    """Seconds to import and to make the first call of every kernel, in a fresh process: with
-    an empty numba cache (compiling) and then with the cache it wrote (loading)."""
+    """Seconds to import and to make the first call of every kernel (``warm_up``, as the first
+    :class:`ArousalTracker` does), in a fresh process: with an empty numba cache (compiling) and
+    then with the cache it wrote (loading)."""
     out = []
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)

@@ -593,7 +593,6 @@ class _Targets:
     suds_high: float = 70.0
 
 
-
 _NO_CONTACT_INFO = np.full((1, 1), -1, dtype=np.int8)
 _PRESENT = np.ones((1, 1), dtype=bool)
 _NO_FLAGS = np.zeros((1, 1), dtype=np.int64)

@@ -149,9 +149,10 @@ class ArousalTracker:
 def warm_up(sc: Any) -> None:
     """Compile (or load from numba's cache) every kernel of the package for the argument types
     the package itself passes, on a throw-away tracker of scenario ``sc``, once per process:
-    ~0.4 s from the cache, ~15 s on an empty one. :class:`ArousalTracker` calls it when the
-    first one is built, so that a live session or an environment does not pay it at its first
-    sample (the kernels' types do not depend on N or the scenario)."""
+    ~0.3 s from the cache, ~13-15 s on an empty one (``benchmarks/bench_arousal.py``).
+    :class:`ArousalTracker` calls it when the first one is built, so that a live session or an
+    environment does not pay it at its first sample (the kernels' types do not depend on N or
+    the scenario)."""
     global _warm
     if _warm:
         return
