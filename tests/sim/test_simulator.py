@@ -131,3 +131,17 @@ def test_step_into_the_simulators_own_arrays_gives_the_same_numbers():
         for f in dataclasses.fields(fresh.patient):
             np.testing.assert_array_equal(getattr(reused.patient, f.name), getattr(fresh.patient, f.name))
     assert not np.shares_memory(fresh.step(pos).frames.bpm, fresh.step(pos).frames.bpm)
+
+
+def test_the_number_of_patients_is_fixed_at_construction():
+    """The noise source, the reused outputs and the cached kernel arguments are sized for the
+    patients given to ``__init__``; parameters for another number of patients are refused (the
+    compiled kernel does not check bounds), the same number (``put_rows``' case) is taken."""
+    sc = resolve_scenario("spider")
+    sim = Simulator(sc, sample_patients(sc, "spider-severe", range(3)), rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="3 patients"):
+        sim.params = sample_patients(sc, "spider-severe", range(4))
+    other = sample_patients(sc, "spider-severe", range(3, 6))
+    sim.params = other
+    assert sim.params is other
+    assert sim.step(sim.scenario.positions(sc.safe_state), reuse=True).frames.bpm.shape[1] == 3
