@@ -22,7 +22,6 @@ import dataclasses
 
 import numpy as np
 
-from exposure_ctrl.sim import kernels as K
 
 __all__ = ["RewardConfig"]
 
