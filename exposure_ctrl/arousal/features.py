@@ -49,6 +49,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from exposure_ctrl._threads import chunks_for
+
 from exposure_ctrl.arousal._inputs import ALL, BOOL, F8, I8, INT8, as_slots, as_vector
 from exposure_ctrl.arousal.artifacts import (
     FLAG_ORDER,
@@ -197,8 +199,11 @@ def _update_kernel(
     rec: np.ndarray,  # (4, S, N) the baseline estimator's inputs, written, or (0, 0, 0): the
     # slot times (absent slots: the latest time, or the block's first), usable bpm (0/1), the
     # sum of squared successive RR differences (ms²) and their number
+    lo: int,  # the patients to update: lo .. hi - 1 (each touches its own entries only)
+    hi: int,
 ) -> None:
-    """S sample slots of N patients, one sample at a time (docs/arousal.md gives the rules).
+    """S sample slots of patients ``lo`` .. ``hi - 1``, one sample at a time (docs/arousal.md
+    gives the rules).
 
     Per patient and present sample at time ``t`` with rate ``x`` (arrays are indexed by
     patient rather than sliced in the loop: a slice costs a reference count):
@@ -232,7 +237,7 @@ def _update_kernel(
     low, high = cfg[_C_LOW], cfg[_C_HIGH]
     n_flags = _FLAG_VALUES.shape[0]
     record = rec.shape[0] > 0
-    for i in range(n):
+    for i in range(lo, hi):
         ring_i = ring[i]
         # slots without a sample may carry any time: they stand at the latest present time,
         # or (before any) at the block's first present time
@@ -384,6 +389,21 @@ def _update_kernel(
                     if fl & _FLAG_VALUES[k]:
                         cnt[i, _N_FLAG0 + k] += 1
             st[i, _T_PRESENT] = ts if math.isnan(prev_p) else max(prev_p, ts)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _update_kernel_parallel(
+    st, cnt, ring, bsum, bidx, cfg, t, bpm, rr, rr_count, contact, present, src_flags, flags_out, rec, chunks,
+):  # fmt: skip
+    """:func:`_update_kernel` with the patients split into ``chunks`` contiguous ranges computed
+    at once on numba's threads; the same numbers bit for bit (a patient's iteration reads and
+    writes that patient's entries only)."""
+    n = st.shape[0]
+    for c in numba.prange(chunks):
+        _update_kernel(
+            st, cnt, ring, bsum, bidx, cfg, t, bpm, rr, rr_count, contact, present, src_flags,
+            flags_out, rec, c * n // chunks, (c + 1) * n // chunks,
+        )  # fmt: skip
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -633,6 +653,9 @@ class FeatureState:
             raise ValueError(f"n must be at least 1, found {n}")
         self.scenario = scenario
         self.n = int(n)
+        # patients computed at once on numba's threads by update_block (the result does not
+        # depend on it; exposure_ctrl/_threads.py)
+        self.chunks = chunks_for(self.n)
         if config is None:
             config = (
                 FeatureConfig.from_scenario(scenario) if scenario is not None else FeatureConfig()
@@ -782,10 +805,16 @@ class FeatureState:
         out = np.empty((s_, n), dtype=np.int64)
         est = self._baseline_est
         rec = _NO_REC if est is None else np.empty((4, s_, n))
-        _update_kernel(
-            self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
-            t, bpm, rr, count, contact, present, flags, out, rec,
-        )  # fmt: skip
+        if self.chunks > 1:
+            _update_kernel_parallel(
+                self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
+                t, bpm, rr, count, contact, present, flags, out, rec, self.chunks,
+            )  # fmt: skip
+        else:
+            _update_kernel(
+                self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
+                t, bpm, rr, count, contact, present, flags, out, rec, 0, n,
+            )  # fmt: skip
         if est is not None:
             est.add_block(
                 rec[0],
@@ -823,7 +852,7 @@ class FeatureState:
             _update_kernel(
                 self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
                 self._one_t, self._one_bpm, rr, self._one_count, self._one_contact, _PRESENT,
-                self._one_flags, out, _NO_REC,
+                self._one_flags, out, _NO_REC, 0, 1,
             )  # fmt: skip
         return _quality(int(out[0, 0]))
 

@@ -24,6 +24,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from exposure_ctrl._threads import chunks_for
+
 from exposure_ctrl.arousal.baseline import BaselineResult
 from exposure_ctrl.arousal.features import (
     _NO_SCALES,
@@ -68,6 +70,8 @@ class ArousalTracker:
             warm_up(scenario)
         self.scenario = scenario
         self.n = int(n)
+        # patients computed at once on numba's threads by tick (exposure_ctrl/_threads.py)
+        self.chunks = chunks_for(self.n)
         self.features = FeatureState(scenario, n, feature_config, t0=t0)
         self.model = ResponseModel(scenario, n, model_config, positions=positions)
         self.observation_names: tuple[str, ...] = FEATURE_NAMES + self.model.observation_names
@@ -134,12 +138,12 @@ class ArousalTracker:
     def _run(self, t: float | np.ndarray, scaled: bool, learn: bool) -> np.ndarray:
         fs, md = self.features, self.model
         out = np.empty((self.n, self.observation_size))
-        ok = _tick_kernel(
+        ok = (_tick_kernel_parallel if self.chunks > 1 else _tick_kernel)(
             fs._st, fs.bins.sums, fs.bins.index, fs._cfg, md._time(t),
             self.observation_scales if scaled else _NO_SCALES, learn,
             md._q_per_s, md._lag, md.config.hr_noise_bpm, md._gate, md.t, md._z, md._phi,
             md._m, md._c, md.n_hr_updates, md.n_gated, md.positions, md._lmax,
-            md._step_index, md._step_value, md._sens_index, md._sens_value, out,
+            md._step_index, md._step_value, md._sens_index, md._sens_value, out, self.chunks,
         )  # fmt: skip
         if not ok:
             raise ValueError("the response model's time cannot go backwards")
@@ -197,17 +201,56 @@ def _tick_kernel(
     mt: np.ndarray, z: np.ndarray, phi: np.ndarray, m: np.ndarray, c: np.ndarray,
     n_hr_updates: np.ndarray, n_gated: np.ndarray, positions: np.ndarray, lmax: int,
     step_index: np.ndarray, step_value: np.ndarray, sens_index: np.ndarray,
-    sens_value: np.ndarray, out: np.ndarray,
+    sens_value: np.ndarray, out: np.ndarray, chunks: int,
 ) -> bool:  # fmt: skip
     """:meth:`ArousalTracker.tick`, patient by patient: the features at ``t``; (``learn``)
     the model moves to ``t`` and learns the smoothed heart rate above baseline when the signal
     is fresh and a baseline is known; then the model's observation. Divided by ``scales``
-    unless empty. False (and nothing changed) if the model's time would go backwards."""
+    unless empty. False (and nothing changed) if the model's time would go backwards.
+    ``chunks`` is unused here (the signature of :func:`_tick_kernel_parallel`)."""
     if learn and not _time_ok(t, mt):
         return False
+    _tick_range(
+        st, bsum, bidx, fcfg, t, scales, learn, q, lag, noise, gate_sigma, mt, z, phi, m, c,
+        n_hr_updates, n_gated, positions, lmax, step_index, step_value, sens_index, sens_value,
+        out, 0, st.shape[0],
+    )  # fmt: skip
+    return True
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _tick_kernel_parallel(
+    st, bsum, bidx, fcfg, t, scales, learn, q, lag, noise, gate_sigma, mt, z, phi, m, c,
+    n_hr_updates, n_gated, positions, lmax, step_index, step_value, sens_index, sens_value,
+    out, chunks,
+):  # fmt: skip
+    """:func:`_tick_kernel` with the patients split into ``chunks`` contiguous ranges computed
+    at once on numba's threads; the same numbers bit for bit."""
+    if learn and not _time_ok(t, mt):
+        return False
+    n = st.shape[0]
+    for k in numba.prange(chunks):
+        _tick_range(
+            st, bsum, bidx, fcfg, t, scales, learn, q, lag, noise, gate_sigma, mt, z, phi, m, c,
+            n_hr_updates, n_gated, positions, lmax, step_index, step_value, sens_index,
+            sens_value, out, k * n // chunks, (k + 1) * n // chunks,
+        )  # fmt: skip
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _tick_range(
+    st: np.ndarray, bsum: np.ndarray, bidx: np.ndarray, fcfg: np.ndarray, t: np.ndarray,
+    scales: np.ndarray, learn: bool, q: np.ndarray, lag: float, noise: float, gate_sigma: float,
+    mt: np.ndarray, z: np.ndarray, phi: np.ndarray, m: np.ndarray, c: np.ndarray,
+    n_hr_updates: np.ndarray, n_gated: np.ndarray, positions: np.ndarray, lmax: int,
+    step_index: np.ndarray, step_value: np.ndarray, sens_index: np.ndarray,
+    sens_value: np.ndarray, out: np.ndarray, lo: int, hi: int,
+) -> None:  # fmt: skip
+    """The tick of patients ``lo`` .. ``hi - 1`` (each touches its own rows only)."""
     pz = np.empty(m.shape[1])
     pphi = np.empty(m.shape[1])
-    for i in range(st.shape[0]):
+    for i in range(lo, hi):
         tt = t[i if t.shape[0] > 1 else 0]
         _observe_one(st, bsum, bidx, fcfg, i, tt, _NO_SCALES, out, 0)
         if learn:
@@ -223,4 +266,3 @@ def _tick_kernel(
         if scales.shape[0]:
             for j in range(scales.shape[0]):
                 out[i, j] /= scales[j]
-    return True

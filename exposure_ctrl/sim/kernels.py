@@ -49,6 +49,7 @@ __all__ = [
     "transition_rows",
     "sensor_rows",
     "period_rows",
+    "period_rows_parallel",
     "run_rows",
     "reward_of",
     "session_rows",
@@ -215,11 +216,14 @@ def transition_rows(
     positions, beat_u, ectopic_u, z, offsets, period_s, dt_s,
     # the trace (outputs)
     fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
+    # the patients to advance: lo .. hi - 1
+    lo, hi,
 ):
-    """Advance every patient by one decision period (see :mod:`exposure_ctrl.sim.patient`).
+    """Advance patients ``lo`` .. ``hi - 1`` by one decision period (see
+    :mod:`exposure_ctrl.sim.patient`).
 
     One iteration of the loop is one patient; it reads and writes only that patient's row of
-    the state and column of the trace.
+    the state and column of the trace (so disjoint ranges may run on different threads).
     """
     k_n = positions.shape[1]
     n_s = offsets.shape[0]
@@ -228,7 +232,7 @@ def transition_rows(
     raw_pending = np.empty(k_n)
     tmp = np.empty(k_n)
     fast = np.empty(n_s)
-    for i in range(positions.shape[0]):
+    for i in range(lo, hi):
         hab_max = prm[_HAB_MAX, i]
         sens_max = prm[_SENS_MAX, i]
         rise_tau = prm[_RISE_TAU, i]
@@ -426,8 +430,11 @@ def sensor_rows(
     beat_t, beat_rr, beat_valid, hr, t0, last_beat_before,
     su, sz, offsets, period_s, dt_s,
     t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
+    lo, hi,
 ):
-    """Every patient's notifications of one period (see :mod:`exposure_ctrl.sim.sensors`).
+    """The notifications of one period of patients ``lo`` .. ``hi - 1`` (see
+    :mod:`exposure_ctrl.sim.sensors`); like :func:`transition_rows`, a patient's iteration
+    touches that patient's entries only.
 
     ``kind``: :data:`SENSOR_STRAP` or :data:`SENSOR_WRIST`; ``outages`` (3, 3): per outage
     process (contact loss, dropout, disconnect) the onsets per minute and the shortest and
@@ -439,7 +446,7 @@ def sensor_rows(
     P = period_s
     m = rr_o.shape[2]
     inside = np.empty((3, n_s), dtype=np.bool_)
-    for i in range(t0.shape[0]):
+    for i in range(lo, hi):
         # -- outages: time left from before, or a new onset within the period ---------------------
         for c in range(3):
             lc = outage_left_s[i, c]
@@ -522,6 +529,33 @@ def sensor_rows(
 
 
 @_jit
+def _period_range(
+    prm, level_drive, level_gain, interaction, drive_scale,
+    fs, shown, pending, habituation, aborted,
+    kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
+    positions, u, z, n_beats, offsets, period_s, dt_s,
+    fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
+    t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
+    t0, last_beat_before, lo, hi,
+):
+    """:func:`period_rows` for patients ``lo`` .. ``hi - 1``; ``t0`` and ``last_beat_before``
+    are copies of the state's times from before the period (the sensor needs them)."""
+    transition_rows(
+        prm, level_drive, level_gain, interaction, drive_scale,
+        fs[_ST_T], shown, pending, fs[_ST_PENDING_IN], fs[_ST_FAST], fs[_ST_SLOW], habituation, fs[_ST_ABOVE],
+        aborted, fs[_ST_DRIFT], fs[_ST_SETTLE], fs[_ST_LAST_BEAT], fs[_ST_RESP], fs[_ST_HR],
+        positions, u[:n_beats], u[n_beats : n_beats + 2], z[:3], offsets, period_s, dt_s,
+        fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o, lo, hi,
+    )
+    sensor_rows(
+        kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
+        beat_t_o, beat_rr_o, beat_valid_o, hr_o, t0, last_beat_before,
+        u[n_beats + 2 : n_beats + 11], z[3:], offsets, period_s, dt_s,
+        t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o, lo, hi,
+    )
+
+
+@_jit
 def period_rows(
     prm, level_drive, level_gain, interaction, drive_scale,
     fs, shown, pending, habituation, aborted,
@@ -536,21 +570,44 @@ def period_rows(
     :class:`~exposure_ctrl.sim.noise.NoiseLayout`. ``fs`` is the patient state's float arrays
     packed as rows (``FLOAT_STATE_ROWS``; one argument instead of ten: numba's per-call cost
     grows with the number of array arguments)."""
+    _period_range(
+        prm, level_drive, level_gain, interaction, drive_scale,
+        fs, shown, pending, habituation, aborted,
+        kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
+        positions, u, z, n_beats, offsets, period_s, dt_s,
+        fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
+        t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
+        fs[_ST_T].copy(), fs[_ST_LAST_BEAT].copy(), 0, positions.shape[0],
+    )
+
+
+@numba.njit(cache=True, error_model="numpy", parallel=True)
+def period_rows_parallel(
+    prm, level_drive, level_gain, interaction, drive_scale,
+    fs, shown, pending, habituation, aborted,
+    kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
+    positions, u, z, n_beats, offsets, period_s, dt_s,
+    fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
+    t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
+    chunks,
+):
+    """:func:`period_rows` with the patients split into ``chunks`` contiguous ranges that
+    numba's threads compute at once (``prange``). Each patient's arithmetic is the same code on
+    the same draws, so the result equals :func:`period_rows`'s bit for bit, whatever the number
+    of chunks or threads (tests/sim/test_parallel.py)."""
     t0 = fs[_ST_T].copy()
     last_beat_before = fs[_ST_LAST_BEAT].copy()
-    transition_rows(
-        prm, level_drive, level_gain, interaction, drive_scale,
-        fs[_ST_T], shown, pending, fs[_ST_PENDING_IN], fs[_ST_FAST], fs[_ST_SLOW], habituation, fs[_ST_ABOVE],
-        aborted, fs[_ST_DRIFT], fs[_ST_SETTLE], fs[_ST_LAST_BEAT], fs[_ST_RESP], fs[_ST_HR],
-        positions, u[:n_beats], u[n_beats : n_beats + 2], z[:3], offsets, period_s, dt_s,
-        fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
-    )
-    sensor_rows(
-        kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
-        beat_t_o, beat_rr_o, beat_valid_o, hr_o, t0, last_beat_before,
-        u[n_beats + 2 : n_beats + 11], z[3:], offsets, period_s, dt_s,
-        t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
-    )
+    n = positions.shape[0]
+    for c in numba.prange(chunks):
+        _period_range(
+            prm, level_drive, level_gain, interaction, drive_scale,
+            fs, shown, pending, habituation, aborted,
+            kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
+            positions, u, z, n_beats, offsets, period_s, dt_s,
+            fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
+            t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
+            t0, last_beat_before, c * n // chunks, (c + 1) * n // chunks,
+        )
 
 
 # --- reward and session bookkeeping ----------------------------------------------------------------

@@ -438,6 +438,8 @@ def transition(
         grid.period_s,
         grid.dt_s,
         *trace_arrays(trace),
+        0,
+        n,
     )
     return new, trace
 

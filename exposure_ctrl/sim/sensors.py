@@ -257,6 +257,8 @@ def sensor_step(
         grid.period_s,
         grid.dt_s,
         *frame_arrays(frames),
+        0,
+        n,
     )
     return new, frames
 

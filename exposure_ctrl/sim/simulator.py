@@ -25,6 +25,7 @@ import dataclasses
 
 import numpy as np
 
+from exposure_ctrl._threads import chunks_for
 from exposure_ctrl.scenario.model import Scenario
 from exposure_ctrl.sim import kernels as K
 from exposure_ctrl.sim import patient as pt
@@ -55,6 +56,9 @@ class Simulator:
         habituation: carried over from a previous session, (N, K).
         period_s: override the scenario's decision period.
         block: periods of noise drawn at once (default: enough for ~256 patient-periods).
+        threads: ranges of patients computed at once on numba's threads (default: as many
+            as numba's threads from :data:`~exposure_ctrl._threads.PARALLEL_MIN_ROWS`
+            patients on, else 1); the results do not depend on it.
     """
 
     def __init__(
@@ -68,8 +72,12 @@ class Simulator:
         habituation: np.ndarray | None = None,
         period_s: float | None = None,
         block: int | None = None,
+        threads: int | None = None,
     ) -> None:
         self.scenario = scenario
+        if threads is not None and int(threads) < 1:
+            raise ValueError(f"threads must be at least 1, found {threads}")
+        self.chunks = chunks_for(params.n) if threads is None else min(int(threads), params.n)
         self.sensor = sn.get_sensor(sensor)
         self.grid = pt.make_grid(period_s if period_s is not None else scenario.timing.decision_period_s)
         self.m = sn.rr_capacity(self.grid)
@@ -182,11 +190,17 @@ class Simulator:
             if own is None:  # n is fixed at __init__ (the params setter refuses another)
                 st = self._new_outputs(n)
                 own = self._own_out = (st, self._after_draws(st))
-            K.period_rows(*args, positions, u, z, *own[1])
+            self._period(args, positions, u, z, own[1])
             return own[0]
         st = self._new_outputs(n)
-        K.period_rows(*args, positions, u, z, *self._after_draws(st))
+        self._period(args, positions, u, z, self._after_draws(st))
         return st
+
+    def _period(self, args: tuple, positions: np.ndarray, u: np.ndarray, z: np.ndarray, out: tuple) -> None:
+        if self.chunks > 1:
+            K.period_rows_parallel(*args, positions, u, z, *out, self.chunks)
+        else:
+            K.period_rows(*args, positions, u, z, *out)
 
     def _state_args(self) -> tuple:
         """The kernels' arguments before the draws (parameters, patient and sensor state),
