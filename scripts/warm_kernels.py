@@ -4,7 +4,7 @@ numba compiles a kernel on its first call and, with ``cache=True``, stores the m
 the source (``__pycache__``); later processes load it in milliseconds. A fresh checkout would
 otherwise pay the compilation inside whichever test or session first touches each kernel, and
 tests that start the controller as a subprocess would wait for it. This script touches them all:
-the gym (simulator, batched features and response model, shield) and a short embedded live
+the gym (simulator, batched features and response model, shield; one thread and several) and a short embedded live
 session (the per-sample path). Prints how long it took.
 
     python scripts/warm_kernels.py
@@ -33,11 +33,14 @@ def main() -> int:
         for _ in range(8):
             env.step(int(rng.integers(env.action_space.n)))
         env.close()
-    vec = gym.make_vec("exposure_ctrl/Exposure-v0", num_envs=4, vectorization_mode="vector_entry_point", scenario="spider")
-    vec.reset(seed=0)
-    for _ in range(4):
-        vec.step(np.zeros(4, dtype=np.int64))
-    vec.close()
+    # 4 sessions: the batched kernels on one thread; 256: their multi-threaded forms
+    # (exposure_ctrl/_threads.py)
+    for num_envs in (4, 256):
+        vec = gym.make_vec("exposure_ctrl/Exposure-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", scenario="spider")
+        vec.reset(seed=0)
+        for _ in range(4):
+            vec.step(np.zeros(num_envs, dtype=np.int64))
+        vec.close()
     t1 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [

@@ -30,7 +30,10 @@ class ExposureVectorEnv(VectorEnv):
     rewards, starting state and episode end as :class:`~exposure_ctrl.sim.env.ExposureEnv`;
     the arguments are the same plus ``num_envs``. Every patient, sensor, shield and tracker is
     computed as one batch (the features and the shield are batch-first), so a step costs far
-    less than ``num_envs`` single steps.
+    less than ``num_envs`` single steps. From 256 sessions on, the simulator's period, the
+    features' update and the tracker's tick split the sessions over numba's threads
+    (``NUMBA_NUM_THREADS``, default every core; see :mod:`exposure_ctrl._threads`); the
+    numbers do not depend on the number of threads.
 
     One generator (``np_random``) drives all sessions, like Gymnasium's own vector
     environments: sub-environment i is *not* the single environment seeded ``seed + i``.
