@@ -50,7 +50,6 @@ import numba
 import numpy as np
 
 from exposure_ctrl._threads import chunks_for
-
 from exposure_ctrl.arousal._inputs import ALL, BOOL, F8, I8, INT8, as_slots, as_vector
 from exposure_ctrl.arousal.artifacts import (
     FLAG_ORDER,
@@ -226,7 +225,6 @@ def _update_kernel(
     - bins: credit ``min(t - t_prev_usable, stale_after_s)`` inside / above the window / in
       total, 1 present, 1 if no flag, the RR sums.
     """
-    n = st.shape[0]
     n_slots = flags_out.shape[0]
     r_max = rr.shape[2]
     bpm_min, bpm_max = cfg[_C_BPM_MIN], cfg[_C_BPM_MAX]

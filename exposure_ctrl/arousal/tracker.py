@@ -25,7 +25,6 @@ import numba
 import numpy as np
 
 from exposure_ctrl._threads import chunks_for
-
 from exposure_ctrl.arousal.baseline import BaselineResult
 from exposure_ctrl.arousal.features import (
     _NO_SCALES,

@@ -138,3 +138,22 @@ def test_estimator_alone_and_its_limits():
     res = est.result(60.0)
     assert res.bpm[0] == 71.0
     assert res.settled_s[0] == 50.0
+
+
+def test_block_sums_equal_a_plain_loop_with_empty_and_unordered_blocks():
+    """The per-block sums behind the baseline's block means (np.add.reduceat, not a product
+    with a one-hot matrix, which went through BLAS): a block without samples sums to 0."""
+    from exposure_ctrl.arousal.baseline import _block_sums
+
+    rng = np.random.default_rng(4)
+    n, t = 3, 40
+    blk = np.sort(rng.choice([0, 1, 2, 4, 5, 7], size=t))  # blocks 3 and 6 empty
+    blk[[5, 6]] = blk[[6, 5]]  # not quite in order either
+    values = rng.normal(70, 5, size=(n, t))
+    ok = (rng.random((n, t)) < 0.8).astype(np.float64)
+    sums, counts = _block_sums(values * ok, ok, blk, 8)
+    for b in range(8):
+        np.testing.assert_allclose(sums[:, b], (values * ok)[:, blk == b].sum(axis=1), rtol=1e-12, err_msg=str(b))
+        np.testing.assert_array_equal(counts[:, b], ok[:, blk == b].sum(axis=1))
+    assert (sums[:, [3, 6]] == 0).all() and (counts[:, [3, 6]] == 0).all()
+    assert (counts[:, [0, 1, 2, 4, 5, 7]].sum(axis=0) > 0).all()

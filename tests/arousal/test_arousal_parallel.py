@@ -10,7 +10,7 @@ from exposure_ctrl.scenario import resolve_scenario
 from exposure_ctrl.sim import Simulator, sample_patients
 
 
-def _feed(tr: ArousalTracker, frames) -> np.ndarray:  # noqa: ANN001
+def _feed(tr: ArousalTracker, frames) -> np.ndarray:
     return tr.update_block(frames.t_s, frames.bpm, frames.rr_ms, frames.n_rr, frames.contact, frames.present, frames.flags)
 
 

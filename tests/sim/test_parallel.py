@@ -14,7 +14,7 @@ from exposure_ctrl.scenario import resolve_scenario
 from exposure_ctrl.sim import Simulator, sample_patients
 
 
-def _fields(obj) -> dict[str, np.ndarray]:  # noqa: ANN001
+def _fields(obj) -> dict[str, np.ndarray]:
     return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
 
 
