@@ -11,6 +11,7 @@ from gymnasium.error import ResetNeeded
 
 from exposure_ctrl.errors import ConfigError
 from exposure_ctrl.scenario import Scenario, resolve_scenario
+from exposure_ctrl.sim import render
 from exposure_ctrl.sim.batch import SessionBatch, SessionOptions
 from exposure_ctrl.sim.cohorts import CohortSpec, Mixture, Split, cohort_for
 from exposure_ctrl.sim.records import Recorder
@@ -126,13 +127,16 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
     - ``truth_in_info``: add ground truth (fear, true action effects and sensitivities) to
       ``info["truth"]``, for evaluation only.
     - ``recorder``: receives typed records (:mod:`exposure_ctrl.sim.records`).
-    - ``render_mode``: ``"ansi"`` or None.
+    - ``render_mode``: ``"ansi"`` (one line of text), ``"rgb_array"`` (a strip chart of the
+      heart rate above baseline against the window and ceiling, and the hierarchy step:
+      :mod:`exposure_ctrl.sim.render`; what Stable-Baselines3's ``make_vec_env`` asks for) or
+      None.
 
     The ``trivial`` cohort with ``sensor="ideal"`` is a deterministic, fully controllable patient
     for learnability smoke tests.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 1}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 1}
 
     def __init__(
         self,
@@ -173,6 +177,7 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         self.action_space = spaces.Discrete(self.scenario.n_actions)
         self.observation_space = spaces.Box(lay.low, lay.high, dtype=np.float32)
         self._done = True
+        self._history: list[float] = []  # heart rate above baseline per period (rgb_array)
 
     # --- names -----------------------------------------------------------------------------
 
@@ -207,6 +212,8 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         idx = opts.get("patient_index")
         b.start([0], patient_index=None if idx is None else [int(idx)], new_course=bool(opts.get("new_course", False)))
         self._done = False
+        if self.render_mode == "rgb_array":
+            self._history = [float(self.tracker.features.hr_above()[0])]
         info = self._reset_info()
         return b.observation()[0], info
 
@@ -234,17 +241,30 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         obs, reward, terminated, info = self._batch.step(a)
         done = bool(terminated[0])
         self._done = done
+        if self.render_mode == "rgb_array":
+            self._history.append(float(self.tracker.features.hr_above()[0]))
+            del self._history[: -render.WIDTH]
         return obs[0], float(reward[0]), done, False, row_info(info, 0)
 
     def action_masks(self) -> np.ndarray:
         """Legal actions now (bool, 1 + 2K), for sb3-contrib's MaskablePPO."""
         return self._batch.action_masks()[0]
 
-    def render(self) -> str | None:
-        if self.render_mode != "ansi":
-            return None
+    def render(self) -> str | np.ndarray | None:
         b = self._batch
         sc = self.scenario
+        if self.render_mode == "rgb_array":
+            tg = sc.targets
+            return render.draw(
+                np.asarray(self._history),
+                (float(tg.arousal_window_bpm.low), float(tg.arousal_window_bpm.high)),
+                float(tg.ceiling_bpm),
+                int(b._step_index[0]),
+                int(b.max_step[0]),
+                len(sc.hierarchy),
+            )
+        if self.render_mode != "ansi":
+            return None
         state = sc.describe(sc.state_at(b.positions[0]))
         above = float(self.tracker.features.hr_above()[0])
         return f"t={b.exposure_s[0]:6.0f}s  hr_above={above:5.1f} bpm  step={int(b.max_step[0])}  {state}"
