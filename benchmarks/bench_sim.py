@@ -197,6 +197,21 @@ def bench_batched(n: int, steps: int) -> None:
         )
     numba.set_num_threads(all_threads)
 
+    # where threads start to pay (exposure_ctrl/_threads.py: PARALLEL_MIN_ROWS)
+    if all_threads > 1:
+        cells = []
+        for m in (32, 64, 128, 256, 512):
+            sub = sample_patients(sc, "spider-moderate", np.arange(m))
+            pm = np.broadcast_to(sc.hierarchy_positions[5], (m, sc.n_parameters))
+            per = []
+            for chunks in (1, all_threads):
+                sm = Simulator(sc, sub, rng=np.random.default_rng(0), chunks=chunks)
+                for _ in range(3 * steps):
+                    sm.step(pm, reuse=True)
+                per.append(best_wall(lambda: [sm.step(pm, reuse=True) for _ in range(4 * steps)])[0] / (4 * steps))  # noqa: B023
+            cells.append(f"N={m}: {per[0] * 1e6:.0f} / {per[1] * 1e6:.0f} us")
+        print(f"simulator step on 1 / {all_threads} threads (wall): " + ", ".join(cells))
+
     # where the time goes in one vector step, all threads (times keep increasing across the
     # repeated runs)
     b = env._batch

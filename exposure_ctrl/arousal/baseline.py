@@ -249,13 +249,16 @@ class BaselineEstimator:
 
 def _block_sums(values: np.ndarray, ok: np.ndarray, blk: np.ndarray, nb: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the sums of ``values`` and of ``ok`` over the samples of each block (``blk``:
-    the samples' block numbers, 0 .. nb - 1): (N, nb) each, 0 for a block without samples.
+    the samples' block numbers; samples outside 0 .. nb - 1 count nowhere): (N, nb) each, 0 for
+    a block without samples.
 
-    Not a product with a one-hot matrix: that goes through BLAS, whose worker threads then
-    spin for a while after every call, taking a core from the compiled kernels (measured: a
-    vector environment's CPU time doubled with autoresets every few steps)."""
+    Not a product with a one-hot matrix, which goes through BLAS: for a whole batch's baseline
+    (a vector environment's reset of 1024 sessions) OpenBLAS's worker threads then spin for a
+    tenth of a second or more after the call, on the core the compiled kernels would use."""
     order = np.argsort(blk, kind="stable")
     blk, values, ok = blk[order], values[:, order], ok[:, order]
+    end = int(np.searchsorted(blk, nb, side="left"))  # a reduceat segment runs to the end:
+    blk, values, ok = blk[:end], values[:, :end], ok[:, :end]  # drop blocks >= nb first
     starts = np.searchsorted(blk, np.arange(nb), side="left")
     filled = starts < np.searchsorted(blk, np.arange(nb), side="right")
     sums = np.zeros((values.shape[0], nb))

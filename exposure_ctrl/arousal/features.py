@@ -49,7 +49,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from exposure_ctrl._threads import chunks_for
+from exposure_ctrl._threads import chunks_for, parallel_ok
 from exposure_ctrl.arousal._inputs import ALL, BOOL, F8, I8, INT8, as_slots, as_vector
 from exposure_ctrl.arousal.artifacts import (
     FLAG_ORDER,
@@ -634,6 +634,9 @@ class FeatureState:
         n: number of patients.
         config: settings; default ``FeatureConfig.from_scenario(scenario)``.
         t0: start time (default: the first time seen). Times since "never" count from it.
+        chunks: contiguous ranges of patients :meth:`update_block` computes at once on numba's
+            threads (default: :func:`~exposure_ctrl._threads.chunks_for`); the results do not
+            depend on it.
 
     The state of patient ``i`` is row ``i`` of a few arrays (scalars, counters, the RR ring,
     the time bins) that compiled kernels update in place; the attributes below are views.
@@ -646,14 +649,15 @@ class FeatureState:
         config: FeatureConfig | None = None,
         *,
         t0: float | None = None,
+        chunks: int | None = None,
     ) -> None:
         if n < 1:
             raise ValueError(f"n must be at least 1, found {n}")
+        if chunks is not None and chunks < 1:
+            raise ValueError(f"chunks must be at least 1, found {chunks}")
         self.scenario = scenario
         self.n = int(n)
-        # patients computed at once on numba's threads by update_block (the result does not
-        # depend on it; exposure_ctrl/_threads.py)
-        self.chunks = chunks_for(self.n)
+        self.chunks = chunks_for(self.n) if chunks is None else min(int(chunks), self.n)
         if config is None:
             config = (
                 FeatureConfig.from_scenario(scenario) if scenario is not None else FeatureConfig()
@@ -803,7 +807,7 @@ class FeatureState:
         out = np.empty((s_, n), dtype=np.int64)
         est = self._baseline_est
         rec = _NO_REC if est is None else np.empty((4, s_, n))
-        if self.chunks > 1:
+        if self.chunks > 1 and parallel_ok():
             _update_kernel_parallel(
                 self._st, self._cnt, self.rr_ring, self.bins.sums, self.bins.index, self._cfg,
                 t, bpm, rr, count, contact, present, flags, out, rec, self.chunks,

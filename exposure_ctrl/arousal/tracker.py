@@ -24,7 +24,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from exposure_ctrl._threads import chunks_for
+from exposure_ctrl._threads import parallel_ok
 from exposure_ctrl.arousal.baseline import BaselineResult
 from exposure_ctrl.arousal.features import (
     _NO_SCALES,
@@ -63,21 +63,26 @@ class ArousalTracker:
         model_config: ModelConfig | None = None,
         positions: Sequence[int] | np.ndarray | None = None,
         t0: float | None = None,
+        chunks: int | None = None,
         _warm: bool = True,
     ) -> None:
         if _warm:
             warm_up(scenario)
         self.scenario = scenario
         self.n = int(n)
-        # patients computed at once on numba's threads by tick (exposure_ctrl/_threads.py)
-        self.chunks = chunks_for(self.n)
-        self.features = FeatureState(scenario, n, feature_config, t0=t0)
+        self.features = FeatureState(scenario, n, feature_config, t0=t0, chunks=chunks)
         self.model = ResponseModel(scenario, n, model_config, positions=positions)
         self.observation_names: tuple[str, ...] = FEATURE_NAMES + self.model.observation_names
         self.observation_size = len(self.observation_names)
         self.observation_scales = np.concatenate(
             [FEATURE_SCALES, np.full(self.model.observation_size, _MODEL_SCALE_BPM)]
         )
+
+    @property
+    def chunks(self) -> int:
+        """Contiguous ranges of patients :meth:`tick` and :meth:`update_block` compute at once
+        on numba's threads (exposure_ctrl/_threads.py); the results do not depend on it."""
+        return self.features.chunks
 
     # inputs
     def update(self, *args: Any, **kwargs: Any) -> np.ndarray:
@@ -137,13 +142,17 @@ class ArousalTracker:
     def _run(self, t: float | np.ndarray, scaled: bool, learn: bool) -> np.ndarray:
         fs, md = self.features, self.model
         out = np.empty((self.n, self.observation_size))
-        ok = (_tick_kernel_parallel if self.chunks > 1 else _tick_kernel)(
+        args = (
             fs._st, fs.bins.sums, fs.bins.index, fs._cfg, md._time(t),
             self.observation_scales if scaled else _NO_SCALES, learn,
             md._q_per_s, md._lag, md.config.hr_noise_bpm, md._gate, md.t, md._z, md._phi,
             md._m, md._c, md.n_hr_updates, md.n_gated, md.positions, md._lmax,
-            md._step_index, md._step_value, md._sens_index, md._sens_value, out, self.chunks,
+            md._step_index, md._step_value, md._sens_index, md._sens_value, out,
         )  # fmt: skip
+        if self.chunks > 1 and parallel_ok():
+            ok = _tick_kernel_parallel(*args, self.chunks)
+        else:
+            ok = _tick_kernel(*args)
         if not ok:
             raise ValueError("the response model's time cannot go backwards")
         return out
@@ -200,13 +209,12 @@ def _tick_kernel(
     mt: np.ndarray, z: np.ndarray, phi: np.ndarray, m: np.ndarray, c: np.ndarray,
     n_hr_updates: np.ndarray, n_gated: np.ndarray, positions: np.ndarray, lmax: int,
     step_index: np.ndarray, step_value: np.ndarray, sens_index: np.ndarray,
-    sens_value: np.ndarray, out: np.ndarray, chunks: int,
+    sens_value: np.ndarray, out: np.ndarray,
 ) -> bool:  # fmt: skip
     """:meth:`ArousalTracker.tick`, patient by patient: the features at ``t``; (``learn``)
     the model moves to ``t`` and learns the smoothed heart rate above baseline when the signal
     is fresh and a baseline is known; then the model's observation. Divided by ``scales``
-    unless empty. False (and nothing changed) if the model's time would go backwards.
-    ``chunks`` is unused here (the signature of :func:`_tick_kernel_parallel`)."""
+    unless empty. False (and nothing changed) if the model's time would go backwards."""
     if learn and not _time_ok(t, mt):
         return False
     _tick_range(

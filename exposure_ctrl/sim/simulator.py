@@ -25,7 +25,7 @@ import dataclasses
 
 import numpy as np
 
-from exposure_ctrl._threads import chunks_for
+from exposure_ctrl._threads import chunks_for, parallel_ok
 from exposure_ctrl.scenario.model import Scenario
 from exposure_ctrl.sim import kernels as K
 from exposure_ctrl.sim import patient as pt
@@ -56,9 +56,10 @@ class Simulator:
         habituation: carried over from a previous session, (N, K).
         period_s: override the scenario's decision period.
         block: periods of noise drawn at once (default: enough for ~256 patient-periods).
-        threads: ranges of patients computed at once on numba's threads (default: as many
-            as numba's threads from :data:`~exposure_ctrl._threads.PARALLEL_MIN_ROWS`
-            patients on, else 1); the results do not depend on it.
+        chunks: the number of contiguous ranges of patients computed at once on numba's
+            threads (default: numba's number of threads from
+            :data:`~exposure_ctrl._threads.PARALLEL_MIN_ROWS` patients on, else 1: one range
+            on the calling thread); the results do not depend on it.
     """
 
     def __init__(
@@ -72,12 +73,12 @@ class Simulator:
         habituation: np.ndarray | None = None,
         period_s: float | None = None,
         block: int | None = None,
-        threads: int | None = None,
+        chunks: int | None = None,
     ) -> None:
         self.scenario = scenario
-        if threads is not None and int(threads) < 1:
-            raise ValueError(f"threads must be at least 1, found {threads}")
-        self.chunks = chunks_for(params.n) if threads is None else min(int(threads), params.n)
+        if chunks is not None and int(chunks) < 1:
+            raise ValueError(f"chunks must be at least 1, found {chunks}")
+        self.chunks = chunks_for(params.n) if chunks is None else min(int(chunks), params.n)
         self.sensor = sn.get_sensor(sensor)
         self.grid = pt.make_grid(period_s if period_s is not None else scenario.timing.decision_period_s)
         self.m = sn.rr_capacity(self.grid)
@@ -197,7 +198,7 @@ class Simulator:
         return st
 
     def _period(self, args: tuple, positions: np.ndarray, u: np.ndarray, z: np.ndarray, out: tuple) -> None:
-        if self.chunks > 1:
+        if self.chunks > 1 and parallel_ok():
             K.period_rows_parallel(*args, positions, u, z, *out, self.chunks)
         else:
             K.period_rows(*args, positions, u, z, *out)

@@ -32,7 +32,8 @@ class ExposureVectorEnv(VectorEnv):
     computed as one batch (the features and the shield are batch-first), so a step costs far
     less than ``num_envs`` single steps. From 256 sessions on, the simulator's period, the
     features' update and the tracker's tick split the sessions over numba's threads
-    (``NUMBA_NUM_THREADS``, default every core; see :mod:`exposure_ctrl._threads`); the
+    (``NUMBA_NUM_THREADS``, default every core; set it to 1 on a machine whose cores are busy;
+    a ``fork()``ed child computes on one thread; see :mod:`exposure_ctrl._threads`); the
     numbers do not depend on the number of threads.
 
     One generator (``np_random``) drives all sessions, like Gymnasium's own vector

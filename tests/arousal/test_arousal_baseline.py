@@ -140,20 +140,25 @@ def test_estimator_alone_and_its_limits():
     assert res.settled_s[0] == 50.0
 
 
-def test_block_sums_equal_a_plain_loop_with_empty_and_unordered_blocks():
+def test_block_sums_equal_the_one_hot_product_they_replaced():
     """The per-block sums behind the baseline's block means (np.add.reduceat, not a product
-    with a one-hot matrix, which went through BLAS): a block without samples sums to 0."""
+    with a one-hot matrix, which went through BLAS) equal that product for any block numbers:
+    empty blocks, unordered ones, numbers below 0 or from nb on (counted nowhere), no samples."""
     from exposure_ctrl.arousal.baseline import _block_sums
 
     rng = np.random.default_rng(4)
-    n, t = 3, 40
-    blk = np.sort(rng.choice([0, 1, 2, 4, 5, 7], size=t))  # blocks 3 and 6 empty
-    blk[[5, 6]] = blk[[6, 5]]  # not quite in order either
-    values = rng.normal(70, 5, size=(n, t))
-    ok = (rng.random((n, t)) < 0.8).astype(np.float64)
-    sums, counts = _block_sums(values * ok, ok, blk, 8)
-    for b in range(8):
-        np.testing.assert_allclose(sums[:, b], (values * ok)[:, blk == b].sum(axis=1), rtol=1e-12, err_msg=str(b))
-        np.testing.assert_array_equal(counts[:, b], ok[:, blk == b].sum(axis=1))
-    assert (sums[:, [3, 6]] == 0).all() and (counts[:, [3, 6]] == 0).all()
-    assert (counts[:, [0, 1, 2, 4, 5, 7]].sum(axis=0) > 0).all()
+    n, nb = 3, 8
+    cases = [np.sort(rng.choice([0, 1, 2, 4, 5, 7], size=40))]  # blocks 3 and 6 empty
+    cases.append(cases[0][rng.permutation(40)])  # unordered
+    cases.append(np.concatenate([[-1, -2], cases[0][:20], [8, 9, 11], cases[0][20:]]))  # outside
+    cases.append(rng.integers(-2, 11, size=60))
+    cases.append(np.zeros(0, dtype=np.int64))
+    for blk in cases:
+        t = len(blk)
+        values = rng.normal(70, 5, size=(n, t))
+        ok = (rng.random((n, t)) < 0.8).astype(np.float64)
+        onehot = (blk[None, :] == np.arange(nb)[:, None]).astype(np.float64)
+        sums, counts = _block_sums(values * ok, ok, blk, nb)
+        np.testing.assert_allclose(sums, (values * ok) @ onehot.T, rtol=1e-12, atol=1e-9, err_msg=str(blk))
+        np.testing.assert_array_equal(counts, ok @ onehot.T, err_msg=str(blk))
+    assert (sums == 0).all()  # the last case: no samples at all

@@ -19,9 +19,9 @@ def test_threads_give_the_same_features_and_model_as_one_thread():
     n = 257
     sim = Simulator(sc, sample_patients(sc, "spider-severe", np.arange(n)), rng=np.random.default_rng(2), sensor="strap-flaky")
     safe = np.broadcast_to(sc.positions(sc.safe_state), (n, sc.n_parameters))
-    trackers = {k: ArousalTracker(sc, n=n, positions=safe, t0=0.0) for k in (1, 2, 5)}
+    trackers = {k: ArousalTracker(sc, n=n, positions=safe, t0=0.0, chunks=k) for k in (1, 2, 5)}
     for k, tr in trackers.items():
-        tr.chunks = tr.features.chunks = k
+        assert tr.chunks == k
         tr.begin_baseline(0.0)
     rng = np.random.default_rng(3)
     top = len(sc.hierarchy)

@@ -4,12 +4,13 @@ for bit, as on one thread, whatever the number of ranges the patients are split 
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+import textwrap
 
-import numba
 import numpy as np
 import pytest
 
-from exposure_ctrl._threads import PARALLEL_MIN_ROWS, chunks_for
 from exposure_ctrl.scenario import resolve_scenario
 from exposure_ctrl.sim import Simulator, sample_patients
 
@@ -23,7 +24,7 @@ def test_threads_give_the_same_periods_as_one_thread(sensor):
     sc = resolve_scenario("spider")
     n = 301  # not a multiple of the ranges: the last range is shorter
     params = sample_patients(sc, "spider-severe", np.arange(n))
-    sims = {t: Simulator(sc, params, rng=np.random.default_rng(5), sensor=sensor, threads=t) for t in (1, 2, 3, 8)}
+    sims = {t: Simulator(sc, params, rng=np.random.default_rng(5), sensor=sensor, chunks=t) for t in (1, 2, 3, 8)}
     assert [s.chunks for s in sims.values()] == [1, 2, 3, 8]
     rng = np.random.default_rng(6)
     top = len(sc.hierarchy)
@@ -47,15 +48,77 @@ def test_threads_give_the_same_periods_as_one_thread(sensor):
     assert (~one.frames.present).any() or (one.frames.contact == 0).any()
 
 
-def test_how_many_ranges_by_default():
-    assert chunks_for(1) == 1
-    assert chunks_for(PARALLEL_MIN_ROWS - 1) == 1
-    assert chunks_for(PARALLEL_MIN_ROWS) == max(1, numba.get_num_threads())
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=240, check=False)
+
+
+def test_a_single_environment_never_starts_a_threading_layer():
+    """N = 1 (a single environment, the live session) and small vector environments stay on the
+    calling thread: numba's threading layer is never started (it is in a 256-session one)."""
+    done = _python("""
+        import gymnasium as gym, numba, numpy as np
+        import exposure_ctrl
+        from exposure_ctrl.sim import ExposureVectorEnv
+        env = gym.make("exposure_ctrl/Exposure-v0", scenario="spider")
+        env.reset(seed=0)
+        for _ in range(5):
+            env.step(1)
+        vec = ExposureVectorEnv(8, "spider")
+        vec.reset(seed=0)
+        vec.step(np.zeros(8, dtype=np.int64))
+        try:
+            print("started", numba.threading_layer())
+        except ValueError:
+            print("not started")
+        big = ExposureVectorEnv(256, "spider")
+        big.reset(seed=0)
+        big.step(np.zeros(256, dtype=np.int64))
+        print("big", big._batch.sim.chunks == numba.get_num_threads(), numba.threading_layer())
+    """)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "not started"
+    assert lines[1].startswith("big True")
+
+
+def test_a_forked_child_computes_on_its_own_thread():
+    """GNU OpenMP kills a fork()ed child that enters a parallel region of its parent's threading
+    layer; the child of a process that ran the parallel kernels computes the same numbers on one
+    thread instead."""
+    done = _python("""
+        import os, numpy as np
+        import exposure_ctrl
+        from exposure_ctrl.scenario import resolve_scenario
+        from exposure_ctrl.sim import Simulator, sample_patients
+        sc = resolve_scenario("spider")
+        params = sample_patients(sc, "spider-moderate", np.arange(300))
+        pos = np.broadcast_to(sc.hierarchy_positions[4], (300, sc.n_parameters))
+        def run(sim):
+            return np.concatenate([sim.step(pos).frames.bpm.ravel() for _ in range(5)])
+        parent = Simulator(sc, params, rng=np.random.default_rng(1))
+        assert parent.chunks > 1, parent.chunks
+        want = run(parent)  # the parent's threading layer is running now
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            fresh = Simulator(sc, params, rng=np.random.default_rng(1))
+            again = run(fresh)
+            more = run(parent)  # made (with its ranges) before the fork
+            os.write(write, bytes([fresh.chunks, int(np.array_equal(again, want)), int(np.isfinite(more).all())]))
+            os._exit(0)
+        os.close(write)  # a child that dies leaves the pipe empty instead of blocking the read
+        _, status = os.waitpid(pid, 0)
+        got = os.read(read, 3)
+        print(os.waitstatus_to_exitcode(status), list(got))
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "[1,", "1,", "1]"], done.stdout + done.stderr
+
+
+def test_chunks_must_be_positive():
     sc = resolve_scenario("spider")
-    one = Simulator(sc, sample_patients(sc, "spider-moderate", range(3)), rng=np.random.default_rng(0))
-    assert one.chunks == 1  # a single environment never starts threads
-    with pytest.raises(ValueError, match="threads"):
-        Simulator(sc, sample_patients(sc, "spider-moderate", range(3)), rng=np.random.default_rng(0), threads=0)
+    with pytest.raises(ValueError, match="chunks"):
+        Simulator(sc, sample_patients(sc, "spider-moderate", range(3)), rng=np.random.default_rng(0), chunks=0)
 
 
 def test_a_vector_env_on_threads_equals_one_on_one_thread(monkeypatch):

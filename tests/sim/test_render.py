@@ -53,7 +53,7 @@ def test_the_picture_shows_the_heart_rate_the_window_and_the_step():
     assert abs(filled - render.HEIGHT * (step + 1) / n) <= 1
 
 
-def info_ok(u) -> bool:  # noqa: ANN001
+def info_ok(u) -> bool:
     """The first action (one step up) is legal now."""
     return bool(u.action_masks()[1])
 
