@@ -1,6 +1,9 @@
 """Speed of the arousal features and the response model (prints figures; not a test).
 
 Targets (issue 3): <= 50 us per sample for one patient, >= 1 M patient-samples/s for N = 1024.
+Times are CPU time, so every batch here runs on one thread (``chunks=1``): from 256 patients on
+the features and the tracker would otherwise split the patients over numba's threads
+(exposure_ctrl/_threads.py; benchmarks/bench_sim.py reports those in wall time).
 
     python benchmarks/bench_arousal.py [--quick]
     python benchmarks/bench_arousal.py --sim [--patients 256]   # model accuracy on simulated patients
@@ -84,7 +87,7 @@ def per_call(fn, reps: int) -> float:
 
 def bench_features(sc, n: int, s: int, reps: int) -> float:
     rng = np.random.default_rng(0)
-    fs = FeatureState(sc, n=n)
+    fs = FeatureState(sc, n=n, chunks=1)
     fs.set_baseline(70.0)
     data = [stream(rng, s, n, 1000.0 * i) for i in range(8)]
     state = {"i": 0}
@@ -206,7 +209,7 @@ def bench_model_and_tracker(sc, n: int, q: float) -> None:
         f"N={n:<5d} model: observe_hr {a * f:7.2f} {unit}, observation {b * f:7.2f} {unit}, "
         f"sensitivities only {c * f:7.2f} {unit}"
     )
-    tr = ArousalTracker(sc, n=n)
+    tr = ArousalTracker(sc, n=n, chunks=1)
     tr.set_baseline(70.0)
     tr.set_scene(0.0, pos)
     rngt = np.random.default_rng(3)
@@ -286,7 +289,7 @@ def main() -> None:
             f"N=1024  update_block, S={s}          : {1024 * s / dtn / 1e6:8.2f} M patient-samples/s "
             f"({dtn * 1e3:.2f} ms per call)"
         )
-    fsn = FeatureState(sc, n=1024)
+    fsn = FeatureState(sc, n=1024, chunks=1)
     rngn = np.random.default_rng(2)
     ts, bpm, rr, cnt = stream(rngn, 5, 1024, 0.0)
     fsn.update_block(ts, bpm, rr, cnt)
