@@ -717,6 +717,17 @@ def _kalman_kernel(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _mean_var(m: np.ndarray, x: np.ndarray, px: np.ndarray, i: int) -> tuple[float, float]:
+    """Patient ``i``'s prediction at design ``x[i]``: ``m . x`` and ``x' C x`` (``px = C x``)."""
+    mean = 0.0
+    var = 0.0
+    for a in range(m.shape[1]):
+        mean += x[i, a] * m[i, a]
+        var += x[i, a] * px[a]
+    return mean, var
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _now_one(
     m: np.ndarray, c: np.ndarray, z: np.ndarray, i: int, pz: np.ndarray, out: np.ndarray, o: int,
     have_pz: bool,
@@ -725,11 +736,7 @@ def _now_one(
     (``pz = C z``, computed here unless ``have_pz``)."""
     if not have_pz:
         _matvec(c, i, z, i, pz)
-    mean = 0.0
-    var = 0.0
-    for a in range(m.shape[1]):
-        mean += z[i, a] * m[i, a]
-        var += z[i, a] * pz[a]
+    mean, var = _mean_var(m, z, pz, i)
     out[i, o] = mean
     out[i, o + 1] = math.sqrt(max(var, 0.0))
 
@@ -749,11 +756,7 @@ def _next_one(
     here unless ``have_pphi``."""
     if not have_pphi:
         _matvec(c, i, phi, i, pphi)
-    base_mean = 0.0
-    base_var = 0.0
-    for a in range(m.shape[1]):
-        base_mean += m[i, a] * phi[i, a]
-        base_var += phi[i, a] * pphi[a]
+    base_mean, base_var = _mean_var(m, phi, pphi, i)
     if not with_base:
         base_mean = 0.0
         base_var = 0.0

@@ -152,7 +152,7 @@ class ArousalTracker:
         if self.chunks > 1 and parallel_ok():
             ok = _tick_kernel_parallel(*args, self.chunks)
         else:
-            ok = _tick_kernel(*args)
+            ok = _tick_kernel(*args, 0, self.n, True)
         if not ok:
             raise ValueError("the response model's time cannot go backwards")
         return out
@@ -202,6 +202,26 @@ def warm_up(sc: Any) -> None:
 _warm = False
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _tick_kernel_parallel(
+    st, bsum, bidx, fcfg, t, scales, learn, q, lag, noise, gate_sigma, mt, z, phi, m, c,
+    n_hr_updates, n_gated, positions, lmax, step_index, step_value, sens_index, sens_value,
+    out, chunks,
+):  # fmt: skip
+    """:func:`_tick_kernel` of all patients split into ``chunks`` contiguous ranges computed
+    at once on numba's threads; the same numbers bit for bit."""
+    if learn and not _time_ok(t, mt):
+        return False
+    n = st.shape[0]
+    for k in numba.prange(chunks):
+        _tick_kernel(
+            st, bsum, bidx, fcfg, t, scales, learn, q, lag, noise, gate_sigma, mt, z, phi, m, c,
+            n_hr_updates, n_gated, positions, lmax, step_index, step_value, sens_index,
+            sens_value, out, k * n // chunks, (k + 1) * n // chunks, False,
+        )  # fmt: skip
+    return True
+
+
 @numba.njit(cache=True, nogil=True)
 def _tick_kernel(
     st: np.ndarray, bsum: np.ndarray, bidx: np.ndarray, fcfg: np.ndarray, t: np.ndarray,
@@ -209,52 +229,16 @@ def _tick_kernel(
     mt: np.ndarray, z: np.ndarray, phi: np.ndarray, m: np.ndarray, c: np.ndarray,
     n_hr_updates: np.ndarray, n_gated: np.ndarray, positions: np.ndarray, lmax: int,
     step_index: np.ndarray, step_value: np.ndarray, sens_index: np.ndarray,
-    sens_value: np.ndarray, out: np.ndarray,
+    sens_value: np.ndarray, out: np.ndarray, lo: int, hi: int, check_time: bool,
 ) -> bool:  # fmt: skip
-    """:meth:`ArousalTracker.tick`, patient by patient: the features at ``t``; (``learn``)
-    the model moves to ``t`` and learns the smoothed heart rate above baseline when the signal
-    is fresh and a baseline is known; then the model's observation. Divided by ``scales``
-    unless empty. False (and nothing changed) if the model's time would go backwards."""
-    if learn and not _time_ok(t, mt):
+    """:meth:`ArousalTracker.tick` of patients ``lo`` .. ``hi - 1``, patient by patient (each
+    touches its own rows only): the features at ``t``; (``learn``) the model moves to ``t``
+    and learns the smoothed heart rate above baseline when the signal is fresh and a baseline
+    is known; then the model's observation. Divided by ``scales`` unless empty. With
+    ``check_time``: False (and nothing changed) if any patient's model time would go
+    backwards (the parallel form checks once, before its ranges)."""
+    if check_time and learn and not _time_ok(t, mt):
         return False
-    _tick_range(
-        st, bsum, bidx, fcfg, t, scales, learn, q, lag, noise, gate_sigma, mt, z, phi, m, c,
-        n_hr_updates, n_gated, positions, lmax, step_index, step_value, sens_index, sens_value,
-        out, 0, st.shape[0],
-    )  # fmt: skip
-    return True
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _tick_kernel_parallel(
-    st, bsum, bidx, fcfg, t, scales, learn, q, lag, noise, gate_sigma, mt, z, phi, m, c,
-    n_hr_updates, n_gated, positions, lmax, step_index, step_value, sens_index, sens_value,
-    out, chunks,
-):  # fmt: skip
-    """:func:`_tick_kernel` with the patients split into ``chunks`` contiguous ranges computed
-    at once on numba's threads; the same numbers bit for bit."""
-    if learn and not _time_ok(t, mt):
-        return False
-    n = st.shape[0]
-    for k in numba.prange(chunks):
-        _tick_range(
-            st, bsum, bidx, fcfg, t, scales, learn, q, lag, noise, gate_sigma, mt, z, phi, m, c,
-            n_hr_updates, n_gated, positions, lmax, step_index, step_value, sens_index,
-            sens_value, out, k * n // chunks, (k + 1) * n // chunks,
-        )  # fmt: skip
-    return True
-
-
-@numba.njit(cache=True, nogil=True)
-def _tick_range(
-    st: np.ndarray, bsum: np.ndarray, bidx: np.ndarray, fcfg: np.ndarray, t: np.ndarray,
-    scales: np.ndarray, learn: bool, q: np.ndarray, lag: float, noise: float, gate_sigma: float,
-    mt: np.ndarray, z: np.ndarray, phi: np.ndarray, m: np.ndarray, c: np.ndarray,
-    n_hr_updates: np.ndarray, n_gated: np.ndarray, positions: np.ndarray, lmax: int,
-    step_index: np.ndarray, step_value: np.ndarray, sens_index: np.ndarray,
-    sens_value: np.ndarray, out: np.ndarray, lo: int, hi: int,
-) -> None:  # fmt: skip
-    """The tick of patients ``lo`` .. ``hi - 1`` (each touches its own rows only)."""
     pz = np.empty(m.shape[1])
     pphi = np.empty(m.shape[1])
     for i in range(lo, hi):
@@ -273,3 +257,4 @@ def _tick_range(
         if scales.shape[0]:
             for j in range(scales.shape[0]):
                 out[i, j] /= scales[j]
+    return True

@@ -529,17 +529,27 @@ def sensor_rows(
 
 
 @_jit
-def _period_range(
+def period_rows(
     prm, level_drive, level_gain, interaction, drive_scale,
     fs, shown, pending, habituation, aborted,
     kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
     positions, u, z, n_beats, offsets, period_s, dt_s,
     fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
     t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
-    t0, last_beat_before, lo, hi,
+    lo, hi,
 ):
-    """:func:`period_rows` for patients ``lo`` .. ``hi - 1``; ``t0`` and ``last_beat_before``
-    are copies of the state's times from before the period (the sensor needs them)."""
+    """One period of patients ``lo`` .. ``hi - 1`` (all: 0, N) wearing sensors, in one call
+    from Python: :func:`transition_rows` then :func:`sensor_rows`. ``u`` (n_beats + 11, N) and
+    ``z`` (3 [+ S for a wrist sensor], N) are the period's draws in the layout of
+    :class:`~exposure_ctrl.sim.noise.NoiseLayout`. ``fs`` is the patient state's float arrays
+    packed as rows (``FLOAT_STATE_ROWS``; one argument instead of ten: numba's per-call cost
+    grows with the number of array arguments). Only the range's entries are read and written."""
+    n = positions.shape[0]
+    t0 = np.empty(n)  # the state's times before the period (the sensor needs them)
+    last_beat_before = np.empty(n)
+    for i in range(lo, hi):
+        t0[i] = fs[_ST_T, i]
+        last_beat_before[i] = fs[_ST_LAST_BEAT, i]
     transition_rows(
         prm, level_drive, level_gain, interaction, drive_scale,
         fs[_ST_T], shown, pending, fs[_ST_PENDING_IN], fs[_ST_FAST], fs[_ST_SLOW], habituation, fs[_ST_ABOVE],
@@ -555,32 +565,6 @@ def _period_range(
     )
 
 
-@_jit
-def period_rows(
-    prm, level_drive, level_gain, interaction, drive_scale,
-    fs, shown, pending, habituation, aborted,
-    kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
-    positions, u, z, n_beats, offsets, period_s, dt_s,
-    fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
-    t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
-):
-    """One period of N patients wearing sensors, in one call from Python:
-    :func:`transition_rows` then :func:`sensor_rows`. ``u`` (n_beats + 11, N) and ``z``
-    (3 [+ S for a wrist sensor], N) are the period's draws in the layout of
-    :class:`~exposure_ctrl.sim.noise.NoiseLayout`. ``fs`` is the patient state's float arrays
-    packed as rows (``FLOAT_STATE_ROWS``; one argument instead of ten: numba's per-call cost
-    grows with the number of array arguments)."""
-    _period_range(
-        prm, level_drive, level_gain, interaction, drive_scale,
-        fs, shown, pending, habituation, aborted,
-        kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
-        positions, u, z, n_beats, offsets, period_s, dt_s,
-        fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
-        t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
-        fs[_ST_T].copy(), fs[_ST_LAST_BEAT].copy(), 0, positions.shape[0],
-    )
-
-
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def period_rows_parallel(
     prm, level_drive, level_gain, interaction, drive_scale,
@@ -591,22 +575,20 @@ def period_rows_parallel(
     t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
     chunks,
 ):
-    """:func:`period_rows` with the patients split into ``chunks`` contiguous ranges that
+    """:func:`period_rows` of all N patients split into ``chunks`` contiguous ranges that
     numba's threads compute at once (``prange``). Each patient's arithmetic is the same code on
-    the same draws, so the result equals :func:`period_rows`'s bit for bit, whatever the number
-    of chunks or threads (tests/sim/test_parallel.py)."""
-    t0 = fs[_ST_T].copy()
-    last_beat_before = fs[_ST_LAST_BEAT].copy()
+    the same draws, so the result equals one range's bit for bit, whatever the number of chunks
+    or threads (tests/sim/test_parallel.py)."""
     n = positions.shape[0]
     for c in numba.prange(chunks):
-        _period_range(
+        period_rows(
             prm, level_drive, level_gain, interaction, drive_scale,
             fs, shown, pending, habituation, aborted,
             kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
             positions, u, z, n_beats, offsets, period_s, dt_s,
             fear_o, hr_o, arousal_o, beat_t_o, beat_rr_o, beat_valid_o, aborted_now_o, suds_o,
             t_o, bpm_o, rr_o, n_rr_o, contact_o, flags_o, present_o, disconnected_o,
-            t0, last_beat_before, c * n // chunks, (c + 1) * n // chunks,
+            c * n // chunks, (c + 1) * n // chunks,
         )
 
 
@@ -787,7 +769,7 @@ def run_rows(
             kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
             positions, u, z, n_beats, offsets, period_s, dt_s,
             fear, hr, arousal, beat_t, beat_rr, beat_valid, aborted_now, suds,
-            ft, fb, fr, fn, fc, ff, fp, fd,
+            ft, fb, fr, fn, fc, ff, fp, fd, 0, n,
         )
         for s in range(n_s):
             row = p * n_s + s

@@ -201,7 +201,7 @@ class Simulator:
         if self.chunks > 1 and parallel_ok():
             K.period_rows_parallel(*args, positions, u, z, *out, self.chunks)
         else:
-            K.period_rows(*args, positions, u, z, *out)
+            K.period_rows(*args, positions, u, z, *out, 0, self.n)
 
     def _state_args(self) -> tuple:
         """The kernels' arguments before the draws (parameters, patient and sensor state),
