@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["take_rows", "put_rows", "stack_rows", "n_rows", "copy_rows"]
+__all__ = ["take_rows", "put_rows", "write_rows", "stack_rows", "n_rows", "copy_rows"]
 
 T = TypeVar("T")
 
@@ -40,13 +40,17 @@ def take_rows(obj: T, rows: np.ndarray | Sequence[int] | slice) -> T:
 
 def put_rows(obj: T, rows: np.ndarray | Sequence[int], part: T) -> T:
     """A copy of ``obj`` whose ``rows`` are replaced by the rows of ``part`` (same order)."""
+    new = copy_rows(obj)
+    write_rows(new, rows, part)
+    return new
+
+
+def write_rows(obj: Any, rows: np.ndarray | Sequence[int], part: Any) -> None:
+    """Overwrite ``rows`` of every array field of ``obj`` with the rows of ``part`` (same order),
+    in place: for arrays their owner may change (a simulator's own state)."""
     rows = np.asarray(rows, dtype=np.int64)
-    changes = {}
     for name in _array_fields(obj):
-        a = getattr(obj, name).copy()
-        a[rows] = getattr(part, name)
-        changes[name] = a
-    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+        getattr(obj, name)[rows] = getattr(part, name)
 
 
 def copy_rows(obj: T) -> T:

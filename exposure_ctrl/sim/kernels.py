@@ -102,11 +102,17 @@ PARAM_ROWS = (
 )
 """The per-patient scalar parameters in the order of the packed matrix's rows."""
 
-# row numbers of the packed parameter matrix (module globals are compile-time constants)
-_HR_REST, _HR_GAIN, _DRIFT_SD, _DRIFT_TAU, _SETTLE_TAU, _RSA_FRAC, _RSA_DROP, _RESP_HZ = range(8)
-_JITTER, _ECTOPIC, _ONSET, _RISE_TAU, _DECAY_TAU, _SLOW_TAU, _SLOW_FRAC, _HAB_RATE = range(8, 16)
-_HAB_MAX, _SENS_RATE, _SENS_MAX, _DISHAB, _ACTIVATION, _TOLERANCE, _ABORT_AFTER = range(16, 23)
-_SUDS_SCALE, _SUDS_BIAS, _SUDS_NOISE = range(23, 26)
+# row numbers of the packed parameter matrix, from the names (module globals are compile-time
+# constants for numba)
+_p = PARAM_ROWS.index
+_HR_REST, _HR_GAIN, _DRIFT_SD, _DRIFT_TAU = _p("hr_rest_bpm"), _p("hr_gain_bpm"), _p("drift_sd_bpm"), _p("drift_tau_s")
+_SETTLE_TAU, _RSA_FRAC, _RSA_DROP, _RESP_HZ = _p("settle_tau_s"), _p("rsa_frac"), _p("rsa_fear_drop"), _p("resp_hz")
+_JITTER, _ECTOPIC, _ONSET, _RISE_TAU = _p("jitter_ms"), _p("ectopic_per_beat"), _p("onset_delay_s"), _p("rise_tau_s")
+_DECAY_TAU, _SLOW_TAU, _SLOW_FRAC = _p("decay_tau_s"), _p("slow_tau_s"), _p("slow_frac")
+_HAB_RATE, _HAB_MAX = _p("habituation_per_s"), _p("habituation_max")
+_SENS_RATE, _SENS_MAX, _DISHAB = _p("sensitisation_per_s"), _p("sensitisation_max"), _p("dishabituation")
+_ACTIVATION, _TOLERANCE, _ABORT_AFTER = _p("activation"), _p("tolerance"), _p("abort_after_s")
+_SUDS_SCALE, _SUDS_BIAS, _SUDS_NOISE = _p("suds_scale"), _p("suds_bias"), _p("suds_noise")
 
 FLOAT_STATE_ROWS = (
     "t_s",
@@ -121,8 +127,11 @@ FLOAT_STATE_ROWS = (
     "hr_bpm",
 )
 """The patient state's float (N,) arrays in the order of the simulator's packed state rows."""
-_ST_T, _ST_PENDING_IN, _ST_FAST, _ST_SLOW, _ST_ABOVE, _ST_DRIFT, _ST_SETTLE, _ST_LAST_BEAT = range(8)
-_ST_RESP, _ST_HR = 8, 9
+_s = FLOAT_STATE_ROWS.index
+_ST_T, _ST_PENDING_IN, _ST_FAST, _ST_SLOW = _s("t_s"), _s("pending_in_s"), _s("fear_fast"), _s("fear_slow")
+_ST_ABOVE, _ST_DRIFT, _ST_SETTLE = _s("above_tolerance_s"), _s("drift_bpm"), _s("settle_bpm")
+_ST_LAST_BEAT, _ST_RESP, _ST_HR = _s("last_beat_s"), _s("resp_phase"), _s("hr_bpm")
+del _p, _s
 
 _jit = numba.njit(cache=True, error_model="numpy")
 
@@ -741,7 +750,6 @@ def run_rows(
     n = positions.shape[0]
     n_s = offsets.shape[0]
     n_b = u_all.shape[1] - 11
-    m = rr_o.shape[2]
     fear = np.empty((n_s, n))
     hr = np.empty((n_s, n))
     arousal = np.empty((n_s, n))
@@ -750,36 +758,14 @@ def run_rows(
     beat_valid = np.empty((n_b, n), dtype=np.bool_)
     aborted_now = np.empty(n, dtype=np.bool_)
     suds = np.empty(n)
-    ft = np.empty((n_s, n))
-    fb = np.empty((n_s, n))
-    fr = np.empty((n_s, n, m))
-    fn = np.empty((n_s, n), dtype=np.int64)
-    fc = np.empty((n_s, n), dtype=np.int8)
-    ff = np.empty((n_s, n), dtype=np.int64)
-    fp = np.empty((n_s, n), dtype=np.bool_)
-    fd = np.empty((n_s, n), dtype=np.bool_)
-    u = np.empty((u_all.shape[1], n))
-    z = np.empty((z_all.shape[1], n))
     for p in range(u_all.shape[0]):
-        u[:, :] = u_all[p]
-        z[:, :] = z_all[p]
+        a, b = p * n_s, (p + 1) * n_s  # this period's slots
         period_rows(
             prm, level_drive, level_gain, interaction, drive_scale,
             fs, shown, pending, habituation, aborted,
             kind, outages, lag_s, noise_bpm, outage_left_s, last_bpm, lagged_bpm,
-            positions, u, z, n_beats, offsets, period_s, dt_s,
+            positions, u_all[p], z_all[p], n_beats, offsets, period_s, dt_s,
             fear, hr, arousal, beat_t, beat_rr, beat_valid, aborted_now, suds,
-            ft, fb, fr, fn, fc, ff, fp, fd, 0, n,
+            t_o[a:b], bpm_o[a:b], rr_o[a:b], n_rr_o[a:b], contact_o[a:b], flags_o[a:b],
+            present_o[a:b], disconnected_o[a:b], 0, n,
         )
-        for s in range(n_s):
-            row = p * n_s + s
-            for i in range(n):
-                t_o[row, i] = ft[s, i]
-                bpm_o[row, i] = fb[s, i]
-                for r in range(m):
-                    rr_o[row, i, r] = fr[s, i, r]
-                n_rr_o[row, i] = fn[s, i]
-                contact_o[row, i] = fc[s, i]
-                flags_o[row, i] = ff[s, i]
-                present_o[row, i] = fp[s, i]
-                disconnected_o[row, i] = fd[s, i]

@@ -30,7 +30,7 @@ from exposure_ctrl.scenario.model import Scenario
 from exposure_ctrl.sim import kernels as K
 from exposure_ctrl.sim import patient as pt
 from exposure_ctrl.sim import sensors as sn
-from exposure_ctrl.sim.arrays import put_rows
+from exposure_ctrl.sim.arrays import put_rows, write_rows
 from exposure_ctrl.sim.noise import NoiseLayout, NoiseSource
 
 __all__ = ["Simulator", "SimStep"]
@@ -161,9 +161,10 @@ class Simulator:
             raise ValueError(f"src holds {src.n} patients for {len(rows)} rows")
         if src.scenario is not self.scenario and src.scenario != self.scenario:
             raise ValueError("put_rows needs simulators of the same scenario")
-        self.params = put_rows(self.params, rows, src.params)
-        self.patient = put_rows(self.patient, rows, src.patient)
-        self.sensor_state = put_rows(self.sensor_state, rows, src.sensor_state)
+        self.params = put_rows(self.params, rows, src.params)  # may be shared: a new set
+        # the states are the simulator's own arrays (the kernels' cached arguments): in place
+        write_rows(self.patient, rows, src.patient)
+        write_rows(self.sensor_state, rows, src.sensor_state)
 
     def set_rng(self, rng: np.random.Generator) -> None:
         """Draw from ``rng`` from now on (an environment re-seeded by ``reset(seed=...)``)."""
