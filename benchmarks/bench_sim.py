@@ -125,29 +125,12 @@ def bench_single_parts(steps: int) -> None:
 
 
 def _shield_as_in_the_batch(b, proposed):  # noqa: ANN001, ANN202
-    """One call of the shield as :meth:`SessionBatch.step` makes it (its heart-rate inputs,
-    then the rules in place), on a copy of the batch's shield state."""
+    """One call of the shield as :meth:`SessionBatch.step` makes it (``SessionBatch._shield``),
+    on a copy of the batch's shield state."""
     import dataclasses
 
-    from exposure_ctrl.safety import Verdict, shield_step_into
-    from exposure_ctrl.sim import batch as bt
-    from exposure_ctrl.sim import kernels as K
-
-    n = b.n
     state = dataclasses.replace(b.shield, **{f.name: getattr(b.shield, f.name).copy() for f in dataclasses.fields(b.shield)})
-    hr_col = b.tracker.features.hr
-
-    def call() -> None:
-        K.safety_rows(
-            b._tracker_obs, np.ascontiguousarray(hr_col), bt._STALE, bt._HR_ABOVE, bt._SINCE_CLEAN, b._hr, b._hr_above, b._blind_s
-        )
-        v = Verdict(np.empty(n, dtype=np.int64), np.empty(n, dtype=bool), np.empty(n, dtype=np.int64))
-        shield_step_into(
-            b.shield_cfg, b.sc, state, b._hr, b._hr_above, b._blind_s, b._lost_s, b._no_flags, b.since_change_s,
-            b._no_flags, b.positions, proposed, b._no_command, 5.0, v.action, v.go_safe, v.reason,
-        )
-
-    return call
+    return lambda: b._shield(proposed, state)
 
 
 def best_wall(fn, runs: int = 3) -> tuple[float, float]:

@@ -29,8 +29,8 @@ __all__ = ["PARALLEL_MIN_ROWS", "chunks_for", "parallel_ok"]
 
 PARALLEL_MIN_ROWS = 256
 """Fewest patients for which a batched kernel uses several threads
-(``python benchmarks/bench_sim.py`` prints the simulator's step on 1 and 2 threads from 64 to
-1024 patients)."""
+(``python benchmarks/bench_sim.py`` prints the simulator's step on 1 and on all threads for 32
+to 512 patients, and at 1024)."""
 
 _owner_pid: int | None = None  # the process whose parallel kernels these are
 

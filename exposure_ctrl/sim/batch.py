@@ -321,7 +321,7 @@ class SessionBatch:
         Rows not ``active`` (sessions over, about to be restarted) are advanced but hold, are
         never terminated again and are not recorded.
         """
-        sim, tr, sc = self.sim, self.tracker, self.sc
+        sim, tr = self.sim, self.tracker
         if sim is None or tr is None:
             raise RuntimeError("start the sessions before stepping")
         n = self.n
@@ -345,53 +345,18 @@ class SessionBatch:
                 self.shield = resume(self.shield, which)
                 self.latched_s = np.where(which, 0.0, self.latched_s)
 
-        # the shield (state updated in place), as safety_inputs() + shield_step() without the
-        # conversions: every array here already has the kernels' form
-        K.safety_rows(
-            self._tracker_obs, np.ascontiguousarray(tr.features.hr), _STALE, _HR_ABOVE, _SINCE_CLEAN,
-            self._hr, self._hr_above, self._blind_s,
-        )  # fmt: skip
-        # the verdict's arrays (new ones: the info dict hands them out)
-        v_action, v_safe, v_reason = np.empty(n, dtype=np.int64), np.empty(n, dtype=bool), np.empty(n, dtype=np.int64)
-        shield_step_into(
-            self.shield_cfg, sc, self.shield, self._hr, self._hr_above, self._blind_s, self._lost_s,
-            self._no_flags, self.since_change_s, self._no_flags, self.positions, a, self._no_command, P,
-            v_action, v_safe, v_reason,
-        )  # fmt: skip
+        v_action, v_safe, v_reason = self._shield(a)
         # the scene: most periods nothing moves (the shield's dwell time), so the work is done
         # for the rows that move only
-        new = self.positions
-        moving = np.count_nonzero(v_action)
-        going_safe = np.count_nonzero(v_safe)
-        if 0 < moving + going_safe <= _FEW_ROWS:
-            new, changed = self._move_few(v_action, v_safe)
+        new, changed = self.positions, self._no_rows
+        moving = np.count_nonzero(v_action) + np.count_nonzero(v_safe)
+        if moving:
+            new, changed = (self._move_few if moving <= _FEW_ROWS else self._move_many)(v_action, v_safe)
             n_changed = np.count_nonzero(changed)
             if n_changed:
                 tr.set_scene(t, new, mask=changed)
                 self.positions = new
-                self._scene_changed(np.flatnonzero(changed))
-            else:
-                changed = self._no_rows
-        elif moving == 0 and going_safe == 0:
-            changed = self._no_rows
-        else:
-            if moving == n:
-                new = sc.apply_action(new, v_action)
-            elif moving:
-                rows = np.flatnonzero(v_action)
-                new = new.copy()
-                new[rows] = sc.apply_action(new[rows], v_action[rows])
-            if going_safe:
-                new = np.where(v_safe[:, None], self.safe[None, :], new)
-            changed = np.any(new != self.positions, axis=1)
-            n_changed = np.count_nonzero(changed)
-            if n_changed:
-                tr.set_scene(t, new, mask=changed)
-            self.positions = new
-            if n_changed == n:
-                self._scene_changed()
-            elif n_changed:
-                self._scene_changed(np.flatnonzero(changed))
+                self._scene_changed(None if n_changed == n else np.flatnonzero(changed))
 
         step = sim.step(new, reuse=True)  # its arrays are consumed before the next step
         f = step.frames
@@ -454,6 +419,39 @@ class SessionBatch:
         if self.recorder is not None:
             self._record(t, a, Verdict(v_action, v_safe, v_reason), total, terms, suds, aborted, step, completed, recovery_s, act)
         return self.observation(), total, terminated, info
+
+    def _shield(self, proposed: np.ndarray, state: ShieldState | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The shield's verdict on ``proposed`` (N,): new arrays of the executed action, go-safe
+        flags and reason codes; ``state`` (default: the batch's) is updated in place. As
+        :func:`safety_inputs` + :func:`~exposure_ctrl.safety.shield_step` without their
+        conversions: every array here already has the kernels' form."""
+        n = self.n
+        K.safety_rows(
+            self._tracker_obs, np.ascontiguousarray(self.tracker.features.hr), _STALE, _HR_ABOVE,
+            _SINCE_CLEAN, self._hr, self._hr_above, self._blind_s,
+        )  # fmt: skip
+        action, go_safe, reason = np.empty(n, dtype=np.int64), np.empty(n, dtype=bool), np.empty(n, dtype=np.int64)
+        shield_step_into(
+            self.shield_cfg, self.sc, self.shield if state is None else state, self._hr, self._hr_above,
+            self._blind_s, self._lost_s, self._no_flags, self.since_change_s, self._no_flags,
+            self.positions, proposed, self._no_command, self.period_s, action, go_safe, reason,
+        )  # fmt: skip
+        return action, go_safe, reason
+
+    def _move_many(self, action: np.ndarray, go_safe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The scene after the verdict when many rows move or go safe (vectorised
+        :meth:`Scenario.apply_action`): the new positions and which rows changed."""
+        new = self.positions
+        moving = np.count_nonzero(action)
+        if moving == self.n:
+            new = self.sc.apply_action(new, action)
+        elif moving:
+            rows = np.flatnonzero(action)
+            new = new.copy()
+            new[rows] = self.sc.apply_action(new[rows], action[rows])
+        if np.count_nonzero(go_safe):
+            new = np.where(go_safe[:, None], self.safe[None, :], new)
+        return new, np.any(new != self.positions, axis=1)
 
     def _move_few(self, action: np.ndarray, go_safe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The scene after the verdict when only a few rows move or go safe: the new positions

@@ -243,7 +243,7 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         self._done = done
         if self.render_mode == "rgb_array":
             self._history.append(float(self.tracker.features.hr_above()[0]))
-            del self._history[: -render.WIDTH]
+            del self._history[: -(render.WIDTH - render.BAR)]  # what the chart shows
         return obs[0], float(reward[0]), done, False, row_info(info, 0)
 
     def action_masks(self) -> np.ndarray:
@@ -254,11 +254,10 @@ class ExposureEnv(gym.Env[np.ndarray, np.int64]):
         b = self._batch
         sc = self.scenario
         if self.render_mode == "rgb_array":
-            tg = sc.targets
             return render.draw(
                 np.asarray(self._history),
-                (float(tg.arousal_window_bpm.low), float(tg.arousal_window_bpm.high)),
-                float(tg.ceiling_bpm),
+                b.window,
+                b.ceiling,
                 int(b._step_index[0]),
                 int(b.max_step[0]),
                 len(sc.hierarchy),
