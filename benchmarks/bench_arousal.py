@@ -5,7 +5,7 @@ Times are CPU time, so every batch here runs on one thread (``chunks=1``): from 
 the features and the tracker would otherwise split the patients over numba's threads
 (exposure_ctrl/_threads.py; benchmarks/bench_sim.py reports those in wall time).
 
-    python benchmarks/bench_arousal.py [--quick]
+    python benchmarks/bench_arousal.py [--quick] [--first-calls]   # --first-calls: compile cost (cold + warm)
     python benchmarks/bench_arousal.py --sim [--patients 256]   # model accuracy on simulated patients
 
 ``--sim`` runs simulated patients (``exposure_ctrl.sim``) through a baseline phase and a graded
@@ -241,6 +241,7 @@ def bench_model_and_tracker(sc, n: int, q: float) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--first-calls", action="store_true", help="also time compiling every kernel in a fresh process")
     ap.add_argument("--sim", action="store_true", help="measure the model on simulated patients")
     ap.add_argument("--patients", type=int, default=256)
     ap.add_argument("--cohort", default="spider-moderate")
@@ -251,11 +252,12 @@ def main() -> None:
         return
     q = 0.2 if args.quick else 1.0
     sc = resolve_scenario("spider")
-    (imp0, cold), (imp1, warm) = first_call_cost()
-    print(
-        f"first calls (every kernel, fresh process): {cold:.1f} s compiling (cold numba cache), "
-        f"{warm:.2f} s from the cache (import {imp0:.1f} s / {imp1:.1f} s)"
-    )
+    if args.first_calls:
+        (imp0, cold), (imp1, warm) = first_call_cost()
+        print(
+            f"first calls (every kernel, fresh process): {cold:.1f} s compiling (cold numba cache), "
+            f"{warm:.2f} s from the cache (import {imp0:.1f} s / {imp1:.1f} s)"
+        )
 
     # --- one patient, HeartSample by HeartSample (the live controller)
     rng = np.random.default_rng(1)

@@ -9,8 +9,8 @@ bin_s`` and ``k * bin_s`` seconds that always includes the current, partial bin.
 
 Arrays keep the patients on the first axis (``sums`` is (N, B, channels), ``index`` (N, B)):
 the compiled helper :func:`bin_slot` finds (and clears) a patient's slot for the features'
-kernel, :func:`bin_total` sums one patient's live bins (:meth:`TimeBins.total`; the features'
-observation sums all its windows in one pass of the same rule).
+kernel; the features' observation sums all its windows in one pass of the rule above, and
+:meth:`TimeBins.total` applies it with numpy (for inspection and tests).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["TimeBins", "bin_slot", "bin_total"]
+__all__ = ["TimeBins", "bin_slot"]
 
 NEVER = np.iinfo(np.int64).min // 2
 """Index of a slot that never held a bin."""
@@ -43,30 +43,6 @@ def bin_slot(sums: np.ndarray, index: np.ndarray, i: int, t: float, bin_s: float
     return slot
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def bin_total(
-    sums: np.ndarray, index: np.ndarray, t: float, bin_s: float, k: int, c0: int, out: np.ndarray
-) -> None:
-    """``out[j]`` = sum of channel ``c0 + j`` over the last ``k`` bins at time ``t`` (one
-    patient: ``sums`` (B, C), ``index`` (B,)), the bins with index in ``(now - k, now]``,
-    added in slot order."""
-    now = np.int64(math.floor(t / bin_s))
-    for j in range(out.shape[0]):
-        acc = 0.0
-        for slot in range(index.shape[0]):
-            if now - index[slot] < k and index[slot] <= now:
-                acc += sums[slot, c0 + j]
-        out[j] = acc
-
-
-@numba.njit(cache=True, nogil=True)
-def _totals(
-    sums: np.ndarray, index: np.ndarray, t: np.ndarray, bin_s: float, k: int, out: np.ndarray
-) -> None:
-    for i in range(sums.shape[0]):
-        bin_total(sums[i], index[i], t[i if t.shape[0] > 1 else 0], bin_s, k, 0, out[:, i])
-
-
 class TimeBins:
     """Per-patient ring of time bins, each holding ``channels`` sums (the storage; the
     features' kernel adds to it with :func:`bin_slot`)."""
@@ -87,10 +63,9 @@ class TimeBins:
         """Sums of every channel over the last ``k`` bins (default all) at time ``t``:
         (channels, N)."""
         k = self.n_bins if k is None else min(int(k), self.n_bins)
-        out = np.empty((self.channels, self.n))
-        tt = np.atleast_1d(np.asarray(t, dtype=np.float64))
-        _totals(self.sums, self.index, tt, self.bin_s, k, out)
-        return out
+        now = np.floor(np.atleast_1d(np.asarray(t, dtype=np.float64)) / self.bin_s).astype(np.int64)[:, None]
+        live = (self.index <= now) & (now - self.index < k)  # (N, B)
+        return np.where(live[:, :, None], self.sums, 0.0).sum(axis=1).T
 
     def put_rows(self, rows: np.ndarray, src: TimeBins) -> None:
         """Overwrite patients ``rows`` with the patients of ``src`` (``len(rows)`` of them)."""

@@ -414,9 +414,8 @@ def _observe_one(
     tt: float,
     scales: np.ndarray,  # (N_FEATURES,) divisors, or (0,) for none
     out: np.ndarray,
-    o0: int,
 ) -> None:
-    """Patient ``i``'s feature vector at time ``tt`` into ``out[i, o0 : o0 + N_FEATURES]``
+    """Patient ``i``'s feature vector at time ``tt`` into ``out[i, :N_FEATURES]``
     (the formulas of docs/arousal.md, in Feature order). Arrays are indexed by patient
     rather than sliced: a slice costs a reference count."""
     low, high = cfg[_C_LOW], cfg[_C_HIGH]
@@ -429,16 +428,16 @@ def _observe_one(
     hr = st[i, _HR]
     have = not math.isnan(hr)
     above = hr - base if have else 0.0
-    out[i, o0 + Feature.HR_ABOVE_BPM] = above
+    out[i, Feature.HR_ABOVE_BPM] = above
     # weighted least squares: slope = (S0 Sty - S1 Sy) / (S0 S2 - S1²)
     s0, s1 = st[i, _S0], st[i, _S1]
     den = s0 * st[i, _S2] - s1 * s1
     num = s0 * st[i, _STY] - s1 * st[i, _SY]
     ok = den > 1e-9 * max(s0 * s0, 1.0)
-    out[i, o0 + Feature.HR_SLOPE_BPM_PER_MIN] = 60.0 * num / den if ok else 0.0
-    out[i, o0 + Feature.AROUSAL_NORM] = (above - low) / (high - low)
-    out[i, o0 + Feature.CEILING_MARGIN_BPM] = cfg[_C_CEILING] - above
-    out[i, o0 + Feature.HARD_MAX_MARGIN_BPM] = cfg[_C_HARD_MAX] - (hr if have else base)
+    out[i, Feature.HR_SLOPE_BPM_PER_MIN] = 60.0 * num / den if ok else 0.0
+    out[i, Feature.AROUSAL_NORM] = (above - low) / (high - low)
+    out[i, Feature.CEILING_MARGIN_BPM] = cfg[_C_CEILING] - above
+    out[i, Feature.HARD_MAX_MARGIN_BPM] = cfg[_C_HARD_MAX] - (hr if have else base)
 
     # the window totals, in one pass over the bins with index in (now - k, now]
     now = np.int64(math.floor(tt / bin_s))
@@ -462,41 +461,41 @@ def _observe_one(
         if age < qk:
             q_present += bsum[i, slot, _PRESENT_N]
             q_clean += bsum[i, slot, _CLEAN_N]
-    out[i, o0 + Feature.IN_WINDOW_FRAC] = w_in / w_obs if w_obs > 0 else 0.0
-    out[i, o0 + Feature.ABOVE_WINDOW_FRAC] = w_above / w_obs if w_obs > 0 else 0.0
+    out[i, Feature.IN_WINDOW_FRAC] = w_in / w_obs if w_obs > 0 else 0.0
+    out[i, Feature.ABOVE_WINDOW_FRAC] = w_above / w_obs if w_obs > 0 else 0.0
 
     valid = m_cover >= 1000.0 * cfg[_C_RMSSD_MIN_S] and m_ndiff > 0
     rmssd = math.sqrt(m_sumsq / m_ndiff) if valid else 0.0
-    out[i, o0 + Feature.RMSSD_MS] = rmssd
-    out[i, o0 + Feature.RMSSD_VALID] = 1.0 if valid else 0.0
+    out[i, Feature.RMSSD_MS] = rmssd
+    out[i, Feature.RMSSD_VALID] = 1.0 if valid else 0.0
     brm = st[i, _BASE_RMSSD]
-    out[i, o0 + Feature.RMSSD_REL] = rmssd / brm if valid and brm > 0 else 1.0
+    out[i, Feature.RMSSD_REL] = rmssd / brm if valid and brm > 0 else 1.0
 
     inten = st[i, _INTENSITY]
-    out[i, o0 + Feature.INTENSITY] = 0.0 if math.isnan(inten) else inten
-    out[i, o0 + Feature.SINCE_SCENE_CHANGE_S] = tt - (t0 if math.isnan(st[i, _T_SCENE]) else st[i, _T_SCENE])
-    out[i, o0 + Feature.AT_INTENSITY_S] = tt - (t0 if math.isnan(st[i, _T_LEVEL]) else st[i, _T_LEVEL])
+    out[i, Feature.INTENSITY] = 0.0 if math.isnan(inten) else inten
+    out[i, Feature.SINCE_SCENE_CHANGE_S] = tt - (t0 if math.isnan(st[i, _T_SCENE]) else st[i, _T_SCENE])
+    out[i, Feature.AT_INTENSITY_S] = tt - (t0 if math.isnan(st[i, _T_LEVEL]) else st[i, _T_LEVEL])
     peak = above if math.isnan(st[i, _PEAK_HR]) else st[i, _PEAK_HR] - base
     fall = max(peak - above, 0.0)
-    out[i, o0 + Feature.PEAK_ABOVE_BPM] = peak
-    out[i, o0 + Feature.FALL_FROM_PEAK_BPM] = fall
-    out[i, o0 + Feature.FALL_FROM_PEAK_FRAC] = min(fall / peak, 1.0) if peak > 0 else 0.0
+    out[i, Feature.PEAK_ABOVE_BPM] = peak
+    out[i, Feature.FALL_FROM_PEAK_BPM] = fall
+    out[i, Feature.FALL_FROM_PEAK_FRAC] = min(fall / peak, 1.0) if peak > 0 else 0.0
 
     suds = st[i, _SUDS]
     known = not math.isnan(suds)
-    out[i, o0 + Feature.SUDS] = suds if known else 0.0
-    out[i, o0 + Feature.SUDS_AGE_S] = tt - st[i, _T_SUDS] if known else 0.0
-    out[i, o0 + Feature.SUDS_KNOWN] = 1.0 if known else 0.0
+    out[i, Feature.SUDS] = suds if known else 0.0
+    out[i, Feature.SUDS_AGE_S] = tt - st[i, _T_SUDS] if known else 0.0
+    out[i, Feature.SUDS_KNOWN] = 1.0 if known else 0.0
 
     tu = st[i, _T_USABLE]
     since = tt - (t0 if math.isnan(tu) else tu)
-    out[i, o0 + Feature.SINCE_CLEAN_S] = since
-    out[i, o0 + Feature.STALE] = 1.0 if since > cfg[_C_STALE] or math.isnan(tu) else 0.0
-    out[i, o0 + Feature.CLEAN_FRAC] = q_clean / q_present if q_present > 0 else 0.0
-    out[i, o0 + Feature.BASELINE_KNOWN] = st[i, _BASE_KNOWN]
+    out[i, Feature.SINCE_CLEAN_S] = since
+    out[i, Feature.STALE] = 1.0 if since > cfg[_C_STALE] or math.isnan(tu) else 0.0
+    out[i, Feature.CLEAN_FRAC] = q_clean / q_present if q_present > 0 else 0.0
+    out[i, Feature.BASELINE_KNOWN] = st[i, _BASE_KNOWN]
     if scales.shape[0]:
         for j in range(scales.shape[0]):
-            out[i, o0 + j] /= scales[j]
+            out[i, j] /= scales[j]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -511,7 +510,7 @@ def _observe_kernel(
 ) -> None:
     """The feature vectors at time ``t``."""
     for i in range(st.shape[0]):
-        _observe_one(st, bsum, bidx, cfg, i, t[i if t.shape[0] > 1 else 0], scales, out, 0)
+        _observe_one(st, bsum, bidx, cfg, i, t[i if t.shape[0] > 1 else 0], scales, out)
 
 
 @numba.njit(cache=True, nogil=True)

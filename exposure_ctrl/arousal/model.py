@@ -115,12 +115,12 @@ class ResponseModel:
         self.n = int(n)
         self.config = cfg = config or ModelConfig()
         tg = scenario.targets
-        self._suds_a = float(tg.arousal_window_bpm.low)
-        self._suds_b = (tg.arousal_window_bpm.high - tg.arousal_window_bpm.low) / (
-            tg.suds_window.high - tg.suds_window.low
-        )
-        self._suds_lo = float(tg.suds_window.low)
-        self._suds_map = np.array([self._suds_a, self._suds_lo, self._suds_b])
+        # SUDS -> bpm: window low + (SUDS - SUDS window low) * bpm per SUDS point
+        self._suds_map = np.array([
+            float(tg.arousal_window_bpm.low),
+            float(tg.suds_window.low),
+            (tg.arousal_window_bpm.high - tg.arousal_window_bpm.low) / (tg.suds_window.high - tg.suds_window.low),
+        ])  # fmt: skip
         scale = cfg.prior_bpm_per_intensity
         scale = float(tg.ceiling_bpm) if scale is None else float(scale)
         self._build_design(scale)
@@ -223,7 +223,8 @@ class ResponseModel:
 
     def suds_to_bpm(self, suds: np.ndarray | float) -> np.ndarray:
         """The arousal (bpm above baseline) a SUDS rating stands for in this model."""
-        return self._suds_a + (np.asarray(suds, dtype=np.float64) - self._suds_lo) * self._suds_b
+        a, lo, b = self._suds_map
+        return a + (np.asarray(suds, dtype=np.float64) - lo) * b
 
     def _kalman(
         self,
@@ -510,8 +511,7 @@ def _compute_design(sc: Any, cfg: ModelConfig, scale: float) -> dict[str, Any]:
         for j, v in c.items():
             con[i, j] = v
     d._contrast = con  # (K, P): phi(most feared level) - phi(least) of one parameter
-    d._sens_sparse = _sparse_rows(con)
-    d._sens_index, d._sens_value = _pack_sparse(d._sens_sparse)
+    d._sens_index, d._sens_value = _sparse_rows(con)
     # change of phi when parameter k moves one level up (dir 0) or down (dir 1) from level l
     steps = np.zeros((k, lmax, 2, p))
     for i in range(k):
@@ -520,8 +520,7 @@ def _compute_design(sc: Any, cfg: ModelConfig, scale: float) -> dict[str, Any]:
             for way, to in ((0, lvl + 1), (1, lvl - 1)):
                 if 0 <= to < nl:
                     steps[i, lvl, way] = tab[i * lmax + to] - tab[i * lmax + lvl]
-    d._step_sparse = _sparse_rows(steps.reshape(k * lmax * 2, p))
-    d._step_index, d._step_value = _pack_sparse(d._step_sparse)
+    d._step_index, d._step_value = _sparse_rows(steps.reshape(k * lmax * 2, p))
     names = ["model_now_bpm", "model_now_sd_bpm"]
     for a in range(sc.n_actions):
         act = "hold" if a == 0 else sc.describe_action(a).replace(" ", "_")
@@ -537,30 +536,19 @@ def _compute_design(sc: Any, cfg: ModelConfig, scale: float) -> dict[str, Any]:
     return out
 
 
-def _sparse_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Rows with at most two non-zeros as (first index, value, second index, value) arrays."""
+def _sparse_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with at most two non-zeros as ``index`` (R, 2) and ``value`` (R, 2): the first and
+    second non-zero's column and value (0, 0.0 where there is none)."""
     n = rows.shape[0]
-    i1 = np.zeros(n, dtype=np.int64)
-    i2 = np.zeros(n, dtype=np.int64)
-    v1 = np.zeros(n)
-    v2 = np.zeros(n)
+    index = np.zeros((n, 2), dtype=np.int64)
+    value = np.zeros((n, 2))
     for r in range(n):
         nz = np.flatnonzero(rows[r])
         if len(nz) > 2:
             raise AssertionError("a design change touches more than two coefficients")
-        if len(nz) >= 1:
-            i1[r], v1[r] = nz[0], rows[r, nz[0]]
-        if len(nz) == 2:
-            i2[r], v2[r] = nz[1], rows[r, nz[1]]
-    return i1, v1, i2, v2
-
-
-def _pack_sparse(
-    sparse: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[np.ndarray, np.ndarray]:
-    """(first index, value, second index, value) arrays as ``index`` (R, 2) and ``value`` (R, 2)."""
-    i1, v1, i2, v2 = sparse
-    return np.stack([i1, i2], axis=1), np.stack([v1, v2], axis=1)
+        index[r, : len(nz)] = nz
+        value[r, : len(nz)] = rows[r, nz]
+    return index, value
 
 
 _SAME = np.array([0.0, 0.0, 1.0])  # y -> 0 + (y - 0) * 1: the observation as it is
@@ -610,14 +598,14 @@ def _advance(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _matvec(c: np.ndarray, i: int, x: np.ndarray, xi: int, out: np.ndarray) -> None:
-    """``out = C_i x_xi``: ``out_a = sum_b C[i, a, b] x[xi, b]``, summed in the order of b.
+def _matvec(c: np.ndarray, i: int, x: np.ndarray, out: np.ndarray) -> None:
+    """``out = C_i x_i``: ``out_a = sum_b C[i, a, b] x[i, b]``, summed in the order of b.
     (Arrays are indexed by patient rather than sliced: a slice costs a reference count.)"""
     p = out.shape[0]
     for a in range(p):
         acc = 0.0
         for b in range(p):
-            acc += c[i, a, b] * x[xi, b]
+            acc += c[i, a, b] * x[i, b]
         out[a] = acc
 
 
@@ -676,7 +664,7 @@ def _kalman_one(
     gate_sigma sqrt(s)`` (then counted in ``n_gated``), ``m += Pz e / s`` and ``C -= Pz Pz' /
     s`` (exactly symmetric: ``Pz_a Pz_b = Pz_b Pz_a``)."""
     p = m.shape[1]
-    _matvec(c, i, z, i, pz)
+    _matvec(c, i, z, pz)
     s = 0.0
     pred = 0.0
     for a in range(p):
@@ -729,13 +717,10 @@ def _mean_var(m: np.ndarray, x: np.ndarray, px: np.ndarray, i: int) -> tuple[flo
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _now_one(
-    m: np.ndarray, c: np.ndarray, z: np.ndarray, i: int, pz: np.ndarray, out: np.ndarray, o: int,
-    have_pz: bool,
+    m: np.ndarray, z: np.ndarray, i: int, pz: np.ndarray, out: np.ndarray, o: int,
 ) -> None:  # fmt: skip
     """The lagged prediction of patient ``i``: ``out[i, o : o + 2] = m . z, sqrt(z' C z)``
-    (``pz = C z``, computed here unless ``have_pz``)."""
-    if not have_pz:
-        _matvec(c, i, z, i, pz)
+    (``pz = C z``)."""
     mean, var = _mean_var(m, z, pz, i)
     out[i, o] = mean
     out[i, o + 1] = math.sqrt(max(var, 0.0))
@@ -745,17 +730,14 @@ def _now_one(
 def _next_one(
     m: np.ndarray, c: np.ndarray, phi: np.ndarray, positions: np.ndarray, i: int, lmax: int,
     index: np.ndarray, value: np.ndarray, with_base: bool, pphi: np.ndarray, out: np.ndarray,
-    o: int, have_pphi: bool,
+    o: int,
 ) -> None:  # fmt: skip
     """Steady-state prediction of the state after every action of patient ``i``, as pairs
     ``out[i, o + 2a], out[i, o + 2a + 1]`` = mean, sd. Action ``1 + 2k + d`` (parameter k,
     d = 0 up, 1 down) changes the design by ``delta`` (at most two non-zeros: ``index`` /
     ``value`` row ``(k lmax + pos_k) 2 + d``, zero for an illegal move): mean ``m . (phi +
     delta)``, variance ``(phi + delta)' C (phi + delta)``. Without ``with_base`` only the
-    change: ``m . delta`` and ``delta' C delta`` (hold: 0 ± 0). ``pphi = C phi``, computed
-    here unless ``have_pphi``."""
-    if not have_pphi:
-        _matvec(c, i, phi, i, pphi)
+    change: ``m . delta`` and ``delta' C delta`` (hold: 0 ± 0). ``pphi = C phi``."""
     base_mean, base_var = _mean_var(m, phi, pphi, i)
     if not with_base:
         base_mean = 0.0
@@ -796,7 +778,8 @@ def _sens_one(
 def _now_kernel(m: np.ndarray, c: np.ndarray, z: np.ndarray, out: np.ndarray) -> None:
     pz = np.empty(m.shape[1])
     for i in range(m.shape[0]):
-        _now_one(m, c, z, i, pz, out, 0, False)
+        _matvec(c, i, z, pz)
+        _now_one(m, z, i, pz, out, 0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -806,7 +789,8 @@ def _next_kernel(
 ) -> None:  # fmt: skip
     pphi = np.empty(m.shape[1])
     for i in range(m.shape[0]):
-        _next_one(m, c, phi, positions, i, lmax, index, value, with_base, pphi, out, 0, False)
+        _matvec(c, i, phi, pphi)
+        _next_one(m, c, phi, positions, i, lmax, index, value, with_base, pphi, out, 0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -827,9 +811,9 @@ def _observation_one(
     pairs of the prediction now, after every action, and of every parameter's sensitivity.
     ``pz``, ``pphi``: (P,) scratch."""
     _matvec2(c, i, z, phi, pz, pphi)
-    _now_one(m, c, z, i, pz, out, o0, True)
+    _now_one(m, z, i, pz, out, o0)
     _next_one(
-        m, c, phi, positions, i, lmax, step_index, step_value, True, pphi, out, o0 + 2, True
+        m, c, phi, positions, i, lmax, step_index, step_value, True, pphi, out, o0 + 2
     )  # fmt: skip
     _sens_one(m, c, i, sens_index, sens_value, out, o0 + 4 + 4 * positions.shape[1])
 

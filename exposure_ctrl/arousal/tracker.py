@@ -188,7 +188,6 @@ def warm_up(sc: Any) -> None:
     tr.tick(6.0)
     tr.observe(6.0, scaled=True)
     tr.features.observe(6.0)
-    tr.features.bins.total(6.0)
     m = tr.model
     m.observe_hr(6.0, np.zeros(n))
     m.observe_hr(6.0, np.zeros(n), np.ones(n, bool))
@@ -243,7 +242,7 @@ def _tick_kernel(
     pphi = np.empty(m.shape[1])
     for i in range(lo, hi):
         tt = t[i if t.shape[0] > 1 else 0]
-        _observe_one(st, bsum, bidx, fcfg, i, tt, _NO_SCALES, out, 0)
+        _observe_one(st, bsum, bidx, fcfg, i, tt, _NO_SCALES, out)
         if learn:
             _advance_one(i, tt, q, lag, mt, z, phi, c)
             y = out[i, Feature.HR_ABOVE_BPM]

@@ -60,7 +60,7 @@ def simulate(
             suds_bpm = truth + rng.normal(0, suds_noise_bpm, n)
             suds = (
                 SPIDER.targets.suds_window.low
-                + (suds_bpm - SPIDER.targets.arousal_window_bpm.low) / model._suds_b
+                + (suds_bpm - SPIDER.targets.arousal_window_bpm.low) / model._suds_map[2]
             )
             model.observe_suds(t, suds)
             next_suds = t + suds_every_s
