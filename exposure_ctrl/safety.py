@@ -419,10 +419,13 @@ def _shield_kernel(
 
 
 def _as(x: object, n: int, dtype: type) -> np.ndarray:
-    """``x`` as a contiguous array of shape (n,) and this dtype (no copy when it already is one)."""
+    """``x`` as a contiguous, writable array of shape (n,) and this dtype (no copy when it already
+    is one; a read-only array would make numba compile the kernel once more)."""
     if isinstance(x, np.ndarray) and x.dtype == dtype and x.shape == (n,) and x.flags.c_contiguous:
         return x
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=dtype), (n,)))
+    out = np.empty(n, dtype=dtype)
+    out[...] = np.asarray(x, dtype=dtype)
+    return out
 
 
 def _floats(x: object, n: int) -> np.ndarray:

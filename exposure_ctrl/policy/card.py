@@ -23,15 +23,20 @@ def _selection_line(sel: dict[str, Any] | None) -> str:
     )
 
 
+_MISSED = {  # constraint -> how the card names a miss (the summary key compared)
+    "no_more_aborts": ("aborts {:.1f}% vs {:.1f}%", "abort_pct"),
+    "no_more_time_above_ceiling": ("above ceiling {:.2f}% vs {:.2f}%", "above_ceiling_pct"),
+    "same_or_higher_step": ("final step {:.2f} vs {:.2f}", "final_step"),
+}
+
+
 def _unmet(ch: dict[str, Any], ref: dict[str, Any]) -> str:
     """Which of the three constraints the kept iterate misses (none met them all)."""
-    miss = []
-    if ch.get("abort_pct", 0.0) > ref.get("abort_pct", 0.0) + 1e-9:
-        miss.append(f"aborts {ch.get('abort_pct'):.1f}% vs {ref.get('abort_pct'):.1f}%")
-    if ch.get("above_ceiling_pct", 0.0) > ref.get("above_ceiling_pct", 0.0) + 1e-9:
-        miss.append(f"above ceiling {ch.get('above_ceiling_pct'):.2f}% vs {ref.get('above_ceiling_pct'):.2f}%")
-    if ch.get("final_step", 0.0) < ref.get("final_step", 0.0) - 1e-9:
-        miss.append(f"final step {ch.get('final_step'):.2f} vs {ref.get('final_step'):.2f}")
+    from exposure_ctrl.policy.evaluate import constraint_checks
+
+    ch, ref = ({key: float(d.get(key, 0.0)) for _, key in _MISSED.values()} for d in (ch, ref))
+    met = constraint_checks(ch, ref)
+    miss = [text.format(ch[key], ref[key]) for name, (text, key) in _MISSED.items() if not met[name]]
     return "not met by any iterate: best in window among those meeting the most of them, missing " + (", ".join(miss) or "?")
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "render_markdown",
     "render_goal",
     "goal_check",
+    "constraint_checks",
     "plot_evaluation",
     "write_evaluation",
     "mean_ci",
@@ -348,6 +349,17 @@ def evaluate(
 # --- the goal --------------------------------------------------------------------------------
 
 
+def constraint_checks(learned: dict[str, float], ref: dict[str, float]) -> dict[str, bool]:
+    """The goal's three no-worse constraints of a learned policy against a reference, from their
+    summaries' ``final_step``, ``abort_pct`` and ``above_ceiling_pct`` (means): the same
+    comparisons for the goal, the training's iterate selection and the card."""
+    return {
+        "same_or_higher_step": bool(learned["final_step"] >= ref["final_step"] - 1e-9),
+        "no_more_aborts": bool(learned["abort_pct"] <= ref["abort_pct"] + 1e-9),
+        "no_more_time_above_ceiling": bool(learned["above_ceiling_pct"] <= ref["above_ceiling_pct"] + 1e-9),
+    }
+
+
 def goal_check(ev: Evaluation, learned: str | None = None) -> dict[str, Any] | None:
     """The issue's goal for a learned policy against the best non-oracle baseline and the oracle.
 
@@ -373,10 +385,8 @@ def goal_check(ev: Evaluation, learned: str | None = None) -> dict[str, Any] | N
     rel = lw / bw - 1.0 if bw > 0 else math.inf
     checks = {
         "beats_best_baseline_by_20pct": bool(rel >= 0.20),
-        "same_or_higher_step": bool(learned_r.summary["final_step"][0] >= best.summary["final_step"][0] - 1e-9),
-        "no_more_aborts": bool(learned_r.summary["abort_pct"][0] <= best.summary["abort_pct"][0] + 1e-9),
-        "no_more_time_above_ceiling": bool(
-            learned_r.summary["above_ceiling_pct"][0] <= best.summary["above_ceiling_pct"][0] + 1e-9
+        **constraint_checks(
+            {k: v[0] for k, v in learned_r.summary.items()}, {k: v[0] for k, v in best.summary.items()}
         ),
         "reaches_85pct_of_oracle": bool(ow > 0 and lw / ow >= 0.85),
     }

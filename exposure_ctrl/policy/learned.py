@@ -17,7 +17,7 @@ from exposure_ctrl.errors import ConfigError
 from exposure_ctrl.policy.spec import ObservationSpec, positions_of
 from exposure_ctrl.scenario.model import Scenario
 
-__all__ = ["LearnedPolicy", "load_sb3_model", "KINDS", "guard_mask"]
+__all__ = ["LearnedPolicy", "load_sb3_model", "KINDS", "guard_mask", "policy_guard_mask"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,25 @@ def guard_mask(
     return out
 
 
+
+def policy_guard_mask(
+    mask: np.ndarray,
+    observation: np.ndarray,
+    spec: Any,
+    sc: Any,
+    escalation_guard_bpm: float | None,
+    dwell_guard: bool,
+    descend_above_bpm: float | None,
+) -> np.ndarray:
+    """:func:`guard_mask` with a learned policy's guard settings as ``policy.json`` stores them
+    (``dwell_guard`` holds for the scenario's minimum dwell, with the step-down exemption above
+    its window): the one mapping training and the live policy share."""
+    return guard_mask(
+        np.asarray(mask, dtype=bool), observation, spec, escalation_guard_bpm,
+        dwell_s=float(sc.timing.min_dwell_s) if dwell_guard else None,
+        window_high_bpm=float(sc.targets.arousal_window_bpm.high), descend_above_bpm=descend_above_bpm,
+    )
+
 class LearnedPolicy:
     """An SB3 model (``predict`` with action masks) as a batch-first :class:`Policy`.
 
@@ -133,11 +152,10 @@ class LearnedPolicy:
         """Feed-forward: no per-session memory."""
 
     def guarded(self, observation: np.ndarray, action_mask: np.ndarray) -> np.ndarray:
-        """``action_mask`` minus what the policy's own guards forbid (:func:`guard_mask`)."""
-        return guard_mask(
-            np.asarray(action_mask, dtype=bool), observation, self.spec, self.escalation_guard_bpm,
-            dwell_s=float(self.sc.timing.min_dwell_s) if self.dwell_guard else None,
-            window_high_bpm=float(self.sc.targets.arousal_window_bpm.high), descend_above_bpm=self.descend_above_bpm,
+        """``action_mask`` minus what the policy's own guards forbid (:func:`policy_guard_mask`)."""
+        return policy_guard_mask(
+            action_mask, observation, self.spec, self.sc, self.escalation_guard_bpm, self.dwell_guard,
+            self.descend_above_bpm,
         )
 
     def probabilities(self, observation: np.ndarray, action_mask: np.ndarray) -> np.ndarray:

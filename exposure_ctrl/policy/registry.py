@@ -30,7 +30,6 @@ __all__ = [
     "load_policy",
     "policy_names",
     "rule_names",
-    "RULE_NAMES",
     "policy_dirs",
     "shipped_policy_dir",
     "DEFAULT_RULE",
@@ -130,13 +129,10 @@ _REGISTRY: dict[str, tuple[Callable[..., Policy], str, str]] = {
 _LEARNED_NAMES = ("ppo",)
 
 
-RULE_NAMES: tuple[str, ...] = ("fixed-schedule", "habituation", "band-pi", "greedy-model", "q-learning")
-"""The rule (and online-RL) baselines, in the order evaluations and reports list them."""
-
-
 def rule_names() -> list[str]:
-    """:data:`RULE_NAMES` as a fresh list (the baselines every evaluation compares against)."""
-    return list(RULE_NAMES)
+    """The rule (and online-RL) baselines every evaluation compares against, in the order
+    evaluations and reports list them (the registry's order)."""
+    return [name for name, (_, _, kind) in _REGISTRY.items() if kind in ("rule", "online-rl")]
 
 
 def policy_names() -> list[str]:

@@ -386,7 +386,7 @@ class _Selector:
     def evaluate_now(self, timesteps: int) -> None:
         import copy
 
-        from exposure_ctrl.policy.evaluate import _summarise, run_policy
+        from exposure_ctrl.policy.evaluate import _summarise, constraint_checks, run_policy
         from exposure_ctrl.policy.learned import LearnedPolicy
         from exposure_ctrl.policy.registry import LoadedPolicy
         from exposure_ctrl.sim.cohorts import cohort_for
@@ -398,11 +398,7 @@ class _Selector:
                          self.cfg.select_seed, 1, self.cfg.sensor, split="train")
         s = {k: v[0] for k, v in _summarise(per).items()}
         ref = self.reference
-        met = (
-            s["abort_pct"] <= ref["abort_pct"] + 1e-9,
-            s["above_ceiling_pct"] <= ref["above_ceiling_pct"] + 1e-9,
-            s["final_step"] >= ref["final_step"] - 1e-9,
-        )
+        met = tuple(constraint_checks(s, ref).values())
         ok = all(met)
         key = (sum(met), s["time_in_window_pct"])
         row = {"timesteps": int(timesteps), "meets_constraints": ok, "constraints_met": int(sum(met)),
@@ -454,8 +450,6 @@ def _teacher_sessions(
     teacher: Any,
     gamma: float,
     pick: Callable[[Any, np.ndarray, np.ndarray], tuple[np.ndarray, ...]],
-    *,
-    bind: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Drive ``n`` whole training sessions in lockstep (so the teacher's per-session memory is
     reset exactly at each start); ``pick(batch, obs, done)`` gives per decision the mask, the
@@ -466,7 +460,7 @@ def _teacher_sessions(
     b = SessionBatch(sc, n, options, rng)
     b.start(np.arange(n))
     teacher.reset(n)
-    if bind:  # a privileged teacher reads the simulated patients' truth
+    if hasattr(teacher, "bind"):  # a privileged teacher reads the simulated patients' truth
         teacher.bind(lambda b=b: (b.sim.params, b.sim.patient, b.positions))
     obs = b.observation()
     done = np.zeros(n, dtype=bool)
@@ -512,7 +506,7 @@ def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard:
     teacher = load_policy(cfg.warm_start, sc, live=False).policy
     privileged = hasattr(teacher, "bind")
     if not privileged:
-        _warm_start_rule(model, cfg, sc, options)  # the recipe of the band-PI warm start, unchanged
+        _warm_start_rule(model, cfg, sc, options, teacher)  # the recipe of the band-PI warm start, unchanged
         return
     rng = np.random.default_rng(cfg.seed + 7919)
     policy = model.policy
@@ -522,7 +516,6 @@ def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard:
     opt = torch.optim.Adam(policy.parameters(), lr=1e-3)
     ret_obs: np.ndarray = np.zeros((0, 1))
     ret_val: np.ndarray = np.zeros(0)
-    nll = torch.zeros(())
     for rnd in range(rounds):
         sessions = cfg.warm_start_sessions if rnd == 0 else cfg.dagger_sessions
         beta = 1.0 if rnd == 0 else float(cfg.dagger_beta) ** rnd
@@ -532,8 +525,7 @@ def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard:
 
             def pick(b: Any, obs: np.ndarray, done: np.ndarray, beta: float = beta) -> tuple[np.ndarray, ...]:
                 mask = guard(b.action_masks(), obs)
-                a, _ = teacher.act(obs, mask)
-                a = np.where(mask[np.arange(n), a], a, 0)
+                a, _ = teacher.act(obs, mask)  # legal under the mask (the oracle holds otherwise)
                 drive = a
                 if beta < 1.0:
                     with torch.no_grad():
@@ -543,7 +535,7 @@ def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard:
                     drive = np.where(rng.random(n) < beta, a, own)
                 return mask, a, drive
 
-            o, mk, act, ret = _teacher_sessions(sc, n, options, rng, teacher, cfg.gamma, pick, bind=True)
+            o, mk, act, ret = _teacher_sessions(sc, n, options, rng, teacher, cfg.gamma, pick)
             data["obs"].append(o)
             data["mask"].append(mk)
             data["act"].append(act)
@@ -572,7 +564,7 @@ def _warm_start(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, guard:
     _minibatch_fit(rng, len(v_ret), cfg.warm_start_epochs, torch.optim.Adam(policy.parameters(), lr=1e-3), value_loss)
 
 
-def _warm_start_rule(model: Any, cfg: TrainConfig, sc: Scenario, options: Any) -> None:
+def _warm_start_rule(model: Any, cfg: TrainConfig, sc: Scenario, options: Any, teacher: Any) -> None:
     """Behaviour cloning of a rule policy (masked cross-entropy) and a Monte-Carlo fit of the
     value function on its sessions, so that PPO starts from the teacher rather than from chance.
 
@@ -580,9 +572,6 @@ def _warm_start_rule(model: Any, cfg: TrainConfig, sc: Scenario, options: Any) -
     in lockstep so its per-session memory is reset exactly at each session start."""
     import torch
 
-    from exposure_ctrl.policy.registry import load_policy
-
-    teacher = load_policy(cfg.warm_start, sc).policy
     rng = np.random.default_rng(cfg.seed + 7919)
     n = cfg.n_envs
     obs_l: list[np.ndarray] = []
@@ -596,7 +585,7 @@ def _warm_start_rule(model: Any, cfg: TrainConfig, sc: Scenario, options: Any) -
             a, _ = teacher.act(obs, mask)
             return mask, a, a
 
-        o, mk, act, ret = _teacher_sessions(sc, n, options, rng, teacher, cfg.gamma, pick, bind=False)
+        o, mk, act, ret = _teacher_sessions(sc, n, options, rng, teacher, cfg.gamma, pick)
         obs_l.append(o)
         mask_l.append(mk)
         act_l.append(act)

@@ -160,14 +160,10 @@ class BatchVecEnv(VecEnv):
     def guard(self, mask: np.ndarray, observation: np.ndarray) -> np.ndarray:
         """``mask`` minus the escalations (and, with the dwell guard, the moves during the minimum
         dwell) the learned policy's guards forbid at ``observation``."""
-        from exposure_ctrl.policy.learned import guard_mask
+        from exposure_ctrl.policy.learned import policy_guard_mask
 
-        if self.escalation_guard_bpm is None and not self.dwell_guard and self.descend_above_bpm is None:
-            return mask
-        return guard_mask(
-            mask, observation, self._spec, self.escalation_guard_bpm,
-            dwell_s=float(self.sc.timing.min_dwell_s) if self.dwell_guard else None, window_high_bpm=self._high,
-            descend_above_bpm=self.descend_above_bpm,
+        return policy_guard_mask(
+            mask, observation, self._spec, self.sc, self.escalation_guard_bpm, self.dwell_guard, self.descend_above_bpm
         )
 
     def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:

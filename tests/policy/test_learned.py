@@ -199,15 +199,24 @@ def test_guard_mask_dwell_and_descend(spider) -> None:
     assert m[0] and not m[1::2].any()
 
 
-def test_dagger_warm_start_from_the_oracle(tmp_path: Path, dial) -> None:
-    """The privileged teacher: the student imitates the oracle, then DAgger rounds; the guards
-    go to policy.json and back into the loaded policy."""
+def test_dagger_warm_start_from_the_oracle(tmp_path: Path, dial, caplog) -> None:
+    """The privileged teacher: the student imitates the oracle, then a DAgger round adds the
+    oracle's labels of the states the student reached; the guards go to policy.json and back
+    into the loaded policy."""
+    import logging
+    import re
+
     from exposure_ctrl.policy.train import train
 
     cfg = _smoke_config(timesteps=512, warm_start="oracle", warm_start_sessions=8, dagger_rounds=1, dagger_sessions=8,
                         exposure_max_s=300.0, dwell_guard=True, descend_above_bpm=25.0, select_every=256,
                         select_start=0, select_patients=2)
-    train(cfg, tmp_path, scenario=dial)
+    with caplog.at_level(logging.INFO, logger="exposure_ctrl.policy.train"):
+        train(cfg, tmp_path, scenario=dial)
+    rounds = [re.search(r"warm start round (\d+): imitated oracle on (\d+) decisions", r.getMessage()) for r in caplog.records]
+    decisions = {int(m[1]): int(m[2]) for m in rounds if m}
+    assert sorted(decisions) == [0, 1]  # the imitation round and one DAgger round ran
+    assert decisions[1] > decisions[0]  # the DAgger round's labels were added to the first's
     meta = json.loads((tmp_path / "policy.json").read_text())
     assert meta["action_guard"]["hold_during_dwell"] is True
     assert meta["action_guard"]["descend_above_bpm"] == 25.0
