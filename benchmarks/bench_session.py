@@ -18,20 +18,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import asyncio
-import resource
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import peak_rss_mb, pct, rss_mb
 
 from exposure_ctrl.session.live import LiveSession, RunOptions
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * resource.getpagesize() / 1e6
 
 
 class Alternate:
@@ -55,11 +49,6 @@ class Alternate:
         return np.array([a]), ["benchmark: alternate"]
 
 
-def q(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(p * len(xs)))]
-
-
 async def latency(tmp: Path, minutes: float) -> None:
     opts = RunOptions(
         scenario="spider", patient="B-0001", seed=1, speed=20.0, baseline_s=150.0,
@@ -74,7 +63,7 @@ async def latency(tmp: Path, minutes: float) -> None:
     lat = [x * 1000 for x in live.runner.sample_to_scene_s]
     print(
         f"sample in → scene on the wire (store + shield + features + policy + loopback headset): "
-        f"n={len(lat)}, p50 {q(lat, 0.5):.2f} ms, p99 {q(lat, 0.99):.2f} ms, max {max(lat):.2f} ms"
+        f"n={len(lat)}, p50 {pct(lat, 0.5):.2f} ms, p99 {pct(lat, 0.99):.2f} ms, max {max(lat):.2f} ms"
     )
 
 
@@ -118,7 +107,7 @@ async def long_session(tmp: Path, minutes: float, speed: float, label: str, prob
     wall = time.perf_counter() - t0
     for task in tasks:
         task.cancel()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     sim_s = result.exposure_s + 180
     print(
         f"{label}: {sim_s / 60:.0f} simulated minutes in {wall:.1f} s wall ({sim_s / wall:.0f}x real time), "

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import resource
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from _common import pct as _pct
+from _common import peak_rss_mb, rss_mb
 
 from exposure_ctrl.report.html import render_review
 from exposure_ctrl.report.review import build_review
@@ -26,13 +25,6 @@ from exposure_ctrl.scenario import resolve_scenario
 from exposure_ctrl.sensors.sample import HeartSample
 from exposure_ctrl.store import Store
 from exposure_ctrl.store.synthetic import SyntheticPlan, write_synthetic_session
-
-
-def _rss_mb() -> float:
-    """Current resident set size (Linux /proc), MB."""
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
 def bench_throughput(tmp: Path, n: int, synchronous: str) -> None:
@@ -127,7 +119,7 @@ def bench_memory(tmp: Path, hours: float, rate_hz: float) -> None:
     with Store.open(tmp / "mem.sqlite") as store:
         w = store.begin_session(patient="B-0001", scenario=sc, mode="autonomous")
         per_hour = int(3600 * rate_hz)
-        rss = [_rss_mb()]
+        rss = [rss_mb()]
         t0 = time.perf_counter()
         for h in range(int(hours)):
             for i in range(per_hour):
@@ -140,13 +132,13 @@ def bench_memory(tmp: Path, hours: float, rate_hz: float) -> None:
                     w.flush()  # paced like a live session: the buffer never grows
             w.flush()
             gc.collect()
-            rss.append(_rss_mb())
+            rss.append(rss_mb())
         w.close()
         elapsed = time.perf_counter() - t0
     steps = ", ".join(f"{x:.1f}" for x in rss)
     print(f"memory: RSS (MB) at start and after each of {int(hours)} simulated hours at "
           f"{rate_hz:g} samples/s: {steps} (growth after hour 1: {rss[-1] - rss[1]:+.1f} MB; "
-          f"{elapsed:.1f} s wall); peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB")
+          f"{elapsed:.1f} s wall); peak RSS {peak_rss_mb():.0f} MB")
 
 
 def main() -> None:

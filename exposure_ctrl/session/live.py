@@ -70,15 +70,20 @@ def _sensor_kind(sensor: str) -> str:
     return sensor.split(":", 1)[0]
 
 
-def make_clock(opts: RunOptions) -> Clock:
-    kind = _sensor_kind(opts.sensor)
-    if kind in SIMULATED_SENSORS:
-        return ScaledClock(opts.speed if opts.speed is not None else (1.0 if kind == "replay" else DEFAULT_SPEED))
-    if opts.speed is not None and opts.speed != 1.0:
+def check_speed(opts: RunOptions) -> None:
+    """``--speed`` other than 1 needs a simulated or replayed heart rate."""
+    if _sensor_kind(opts.sensor) not in SIMULATED_SENSORS and opts.speed is not None and opts.speed != 1.0:
         raise ConfigError(
             f"--speed only works with a simulated or replayed heart rate (--sensor sim or "
             f"replay:FILE); a real strap ({opts.sensor}) runs in real time"
         )
+
+
+def make_clock(opts: RunOptions) -> Clock:
+    check_speed(opts)
+    kind = _sensor_kind(opts.sensor)
+    if kind in SIMULATED_SENSORS:
+        return ScaledClock(opts.speed if opts.speed is not None else (1.0 if kind == "replay" else DEFAULT_SPEED))
     return MonotonicClock()
 
 
@@ -128,11 +133,11 @@ class PatientStream:
                     self.on_abort()
 
 
-def warm_kernels(sc: Scenario, *, simulated_sensor: str | None) -> None:
+def warm_kernels(sc: Scenario, *, simulated: bool) -> None:
     """Load (or compile, on a fresh install) the numba kernels of the per-sample and per-decision
     path with the argument types the session passes: the features and the response model, the
-    observation, the shield and its inputs and, for a simulated patient, the simulator with its
-    sensor (``simulated_sensor``; None for a real strap or a replay).
+    observation, the shield and its inputs and, for a simulated patient (``simulated``), the
+    simulator (one sensor stands for all: the sensor kind is a value, not an argument type).
     ``tests/session/test_warm.py`` checks in a fresh process that a session compiles nothing more."""
     import numpy as np
 
@@ -148,12 +153,12 @@ def warm_kernels(sc: Scenario, *, simulated_sensor: str | None) -> None:
     shield_step(ShieldConfig.from_scenario(sc), sc, ShieldState.initial(1), inputs, np.zeros(1, dtype=np.int64), 0.0)
     layout = ObservationLayout(sc, tracker.observation_names, tracker.observation_scales)
     layout.build(np.zeros((1, len(tracker.observation_names))), start[None, :].astype(np.float64), np.array([0.0]))
-    if simulated_sensor is not None:
+    if simulated:
         from exposure_ctrl.sim.cohorts import cohort_for, sample_patients
         from exposure_ctrl.sim.simulator import Simulator
 
         params = sample_patients(sc, cohort_for(sc, None), [0], split="train")
-        sim = Simulator(sc, params, rng=np.random.default_rng(0), sensor=simulated_sensor, positions=start[None, :], period_s=1.0)
+        sim = Simulator(sc, params, rng=np.random.default_rng(0), sensor="ideal", positions=start[None, :], period_s=1.0)
         sim.step(start[None, :])
 
 
@@ -172,6 +177,7 @@ class LiveSession:
             raise ConfigError(f"--headset is 'emulator' or 'listen', found {opts.headset!r}")
         if opts.headset == "listen" and not opts.bind:
             raise ConfigError("--headset listen needs --bind tcp://HOST:PORT (e.g. tcp://127.0.0.1:5556)")
+        check_speed(opts)  # before the slow loading below
         from exposure_ctrl.policy import load_policy
 
         self.loaded_policy = load_policy(opts.policy, self.scenario)
@@ -180,8 +186,7 @@ class LiveSession:
         # Everything slow to start (the policy's torch, the compiled kernels' first calls) happens
         # before the clock starts: at --speed 60, a 0.3 s pause would be 18 simulated seconds
         # without a heart rate, and the shield would rightly go safe.
-        kind = _sensor_kind(opts.sensor)
-        warm_kernels(self.scenario, simulated_sensor={"sim": opts.sim_sensor, "virtual-ble": "ideal"}.get(kind))
+        warm_kernels(self.scenario, simulated=_sensor_kind(opts.sensor) in ("sim", "virtual-ble"))
         self.clock = make_clock(opts)
         self.runner: SessionRunner | None = None
         self.emulator: Any = None
