@@ -31,6 +31,7 @@ import numpy as np
 
 from exposure_ctrl.errors import ConfigError
 from exposure_ctrl.scenario.model import Scenario, did_you_mean
+from exposure_ctrl.sim import kernels as K
 from exposure_ctrl.sim.arrays import stack_rows
 from exposure_ctrl.sim.patient import PatientParams
 from exposure_ctrl.sim.stimulus import ResponseSpread, sample_response
@@ -116,37 +117,9 @@ class LogNormal:
 Dist = Union[Const, Uniform, Normal, LogNormal]
 
 # The scalar parameters of PatientParams, in sampling order (the order is part of the
-# reproducibility contract: changing it changes every patient).
-SCALARS: tuple[str, ...] = (
-    "hr_rest_bpm",
-    "hr_gain_bpm",
-    "drift_sd_bpm",
-    "drift_tau_s",
-    "settle_bpm",
-    "settle_tau_s",
-    "rsa_frac",
-    "rsa_fear_drop",
-    "resp_hz",
-    "jitter_ms",
-    "ectopic_per_beat",
-    "onset_delay_s",
-    "rise_tau_s",
-    "decay_tau_s",
-    "slow_tau_s",
-    "slow_frac",
-    "habituation_per_s",
-    "habituation_max",
-    "sensitisation_per_s",
-    "sensitisation_max",
-    "dishabituation",
-    "activation",
-    "tolerance",
-    "abort_after_s",
-    "retention",
-    "suds_scale",
-    "suds_bias",
-    "suds_noise",
-)
+# reproducibility contract: changing it changes every patient). Kept with the kernels, the
+# lowest module, whose packed parameter rows are derived from it.
+SCALARS: tuple[str, ...] = K.SCALARS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,6 +36,7 @@ from exposure_ctrl.sensors.sample import Quality
 
 __all__ = [
     "PARAM_ROWS",
+    "SCALARS",
     "FLOAT_STATE_ROWS",
     "HR_MIN_BPM",
     "HR_MAX_BPM",
@@ -72,11 +73,12 @@ _NO_CONTACT = int(Quality.NO_CONTACT)
 SENSOR_STRAP = 0
 SENSOR_WRIST = 1
 
-PARAM_ROWS = (
+SCALARS: tuple[str, ...] = (
     "hr_rest_bpm",
     "hr_gain_bpm",
     "drift_sd_bpm",
     "drift_tau_s",
+    "settle_bpm",
     "settle_tau_s",
     "rsa_frac",
     "rsa_fear_drop",
@@ -96,11 +98,17 @@ PARAM_ROWS = (
     "activation",
     "tolerance",
     "abort_after_s",
+    "retention",
     "suds_scale",
     "suds_bias",
     "suds_noise",
 )
-"""The per-patient scalar parameters in the order of the packed matrix's rows."""
+"""The patients' scalar parameters in sampling order (:mod:`exposure_ctrl.sim.cohorts` samples
+them in this order: part of the reproducibility contract; changing it changes every patient)."""
+
+PARAM_ROWS = tuple(name for name in SCALARS if name not in ("settle_bpm", "retention"))
+"""The scalar parameters the kernels read, in the order of the packed matrix's rows (the
+resting-rate settling offset only starts the state; retention acts between sessions)."""
 
 # row numbers of the packed parameter matrix, from the names (module globals are compile-time
 # constants for numba)

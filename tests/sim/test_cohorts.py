@@ -112,10 +112,18 @@ def test_gates_and_interactions_of_the_spider_extras(spider):
     assert np.all(np.tril(t.interaction[0]) == 0)
 
 
-def test_kernel_parameter_rows_match_the_sampled_scalars():
+def test_the_packed_parameter_rows_hold_the_named_parameters():
     """The kernels read the packed parameter matrix by row constants derived from
-    ``PARAM_ROWS``' names; every sampled scalar but the two the kernels never read has a row, in
-    the sampling order."""
+    ``PARAM_ROWS``' names: each row of ``kernel_args()``'s matrix is that named parameter of the
+    patients, and the constants point at their parameters' rows."""
     from exposure_ctrl.sim import kernels as K
 
-    assert K.PARAM_ROWS == tuple(s for s in SCALARS if s not in ("settle_bpm", "retention"))
+    params = sample_patients(resolve_scenario("spider"), "spider-severe", np.arange(5))
+    packed = params.kernel_args()[0]
+    assert packed.shape == (len(K.PARAM_ROWS), 5)
+    for row, name in enumerate(K.PARAM_ROWS):
+        np.testing.assert_array_equal(packed[row], getattr(params, name), err_msg=name)
+    assert set(K.PARAM_ROWS) | {"settle_bpm", "retention"} == set(SCALARS)
+    np.testing.assert_array_equal(packed[K._HR_REST], params.hr_rest_bpm)
+    np.testing.assert_array_equal(packed[K._ABORT_AFTER], params.abort_after_s)
+    np.testing.assert_array_equal(packed[K._SUDS_NOISE], params.suds_noise)
